@@ -1,0 +1,27 @@
+# Two commands do all the set-up: `make demo` and `make test`.
+# Both create (or reuse) the shared Python 3.12 environment first; see tools/venv.sh.
+SHELL := /bin/bash
+PY := .venv/bin/python
+DEVICE ?= cpu
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-fast clean-cache
+
+venv:
+	@bash tools/venv.sh
+
+## the main job on the CPU default
+demo: venv
+	$(PY) -m vt_refine.cli demo --device $(DEVICE)
+
+## the whole test suite (what CI runs)
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## unit tests only (no simulation)
+test-fast: venv
+	$(PY) -m pytest -m "not sim" $(PYTEST_ARGS)
+
+## forget generated assets (they are rebuilt on the next run)
+clean-cache:
+	rm -rf $${XDG_CACHE_HOME:-$$HOME/.cache}/vt_refine/assets
