@@ -1,0 +1,77 @@
+"""Build the project's Isaac Lab environments programmatically (used by every vt-refine command).
+
+``isaaclab train|play`` build the same environments from the same registrations; this module adds
+what a user of the project's own commands expects: CPU by default without a GPU, a clear error for an
+unknown task or a missing GPU, and one place that sets num_envs / seed / overrides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .utils.device import resolve_device
+from .utils.errors import UserError
+
+TASK_PREFIX = "VTRefine-"
+
+
+def known_tasks() -> list[str]:
+    """Ids of the registered vt_refine tasks, sorted."""
+    import gymnasium as gym
+
+    import vt_refine.tasks  # noqa: F401  (registers the tasks)
+
+    return sorted(k for k in gym.registry if k.startswith(TASK_PREFIX))
+
+
+def check_task(task: str) -> str:
+    """Return ``task`` if registered, else raise a UserError that lists the known tasks."""
+    tasks = known_tasks()
+    if task not in tasks:
+        import difflib
+
+        close = difflib.get_close_matches(task, tasks, n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise UserError(f"unknown task {task!r}.{hint} Known tasks: {', '.join(tasks)}")
+    return task
+
+
+def make_env_cfg(
+    task: str,
+    num_envs: int | None = None,
+    device: str | None = None,
+    seed: int | None = None,
+    overrides: Sequence[str] = (),
+):
+    """Resolve the registered env cfg of ``task`` with presets and overrides applied."""
+    check_task(task)
+    device = resolve_device(device)
+    if num_envs is not None and num_envs < 1:
+        raise UserError(f"--num_envs must be at least 1, got {num_envs}")
+    from isaaclab_tasks.utils.parse_cfg import parse_env_cfg
+
+    cfg = parse_env_cfg(task, device=device, num_envs=num_envs, overrides=list(overrides))
+    if seed is not None:
+        cfg.seed = int(seed)
+    return cfg
+
+
+def make_env(
+    task: str,
+    num_envs: int | None = None,
+    device: str | None = None,
+    seed: int | None = None,
+    overrides: Sequence[str] = (),
+    cfg_hook: Callable | None = None,
+):
+    """Create the ManagerBasedRLEnv of ``task`` (kit-less on Newton by default).
+
+    Args:
+        cfg_hook: Called with the resolved env cfg before the env is built (to tweak it in code).
+    """
+    cfg = make_env_cfg(task, num_envs=num_envs, device=device, seed=seed, overrides=overrides)
+    if cfg_hook is not None:
+        cfg_hook(cfg)
+    from isaaclab.envs import ManagerBasedRLEnv
+
+    return ManagerBasedRLEnv(cfg=cfg)

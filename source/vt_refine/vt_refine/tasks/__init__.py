@@ -1,0 +1,4 @@
+"""Isaac Lab tasks of vt_refine (imported by ``isaaclab train|play|list_envs`` via the
+``isaaclab.tasks`` entry point, which registers them with gymnasium)."""
+
+from .assembly import config  # noqa: F401  (registers VTRefine-*-Aloha)

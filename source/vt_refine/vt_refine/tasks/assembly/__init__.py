@@ -1,0 +1,1 @@
+"""Bimanual assembly on the ALOHA twin: scene, MDP terms and per-part task registrations."""

@@ -1,0 +1,316 @@
+"""Base configuration of the bimanual assembly tasks on the ALOHA twin.
+
+The scene holds the twin (both arms, one articulation), a table, the socket (held by the left arm)
+and the plug (held by the right arm). Per-part tasks (``config/aloha``) only choose the assembly.
+
+Control: 16 absolute joint-position targets in [-1, 1] (rescaled to the joint limits), physics at
+120 Hz, policy at 15 Hz (decimation 8), 240 control steps per episode (30 decisions x 8 actions).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING
+
+from isaaclab_newton.physics import MJWarpSolverCfg, NewtonCfg, NewtonCollisionPipelineCfg, NewtonShapeCfg
+from isaaclab_physx.physics import PhysxCfg
+
+import isaaclab.sim as sim_utils
+from isaaclab.assets import AssetBaseCfg, RigidObjectCfg
+from isaaclab.envs import ManagerBasedRLEnvCfg
+from isaaclab.managers import EventTermCfg as EventTerm
+from isaaclab.managers import ObservationGroupCfg as ObsGroup
+from isaaclab.managers import ObservationTermCfg as ObsTerm
+from isaaclab.managers import RewardTermCfg as RewTerm
+from isaaclab.managers import SceneEntityCfg
+from isaaclab.managers import TerminationTermCfg as DoneTerm
+from isaaclab.scene import InteractiveSceneCfg
+from isaaclab.utils import configclass
+from isaaclab.visualizers import VisualizerCfg
+
+from isaaclab_tasks.utils import PresetCfg
+from isaaclab_tasks.utils.hydra import preset
+
+from vt_refine.assets.aloha import ALOHA_JOINT_NAMES, aloha_articulation_cfg
+
+from . import mdp
+
+JOINTS = SceneEntityCfg("robot", joint_names=list(ALOHA_JOINT_NAMES), preserve_order=True)
+"""The 16 actuated joints in the facts file's order (left arm then right arm)."""
+
+TABLE_SIZE = (1.2, 0.8, 0.04)
+"""Table box [m]; its top is the env frame's z = 0."""
+
+
+@configclass
+class AssemblyTaskCfg:
+    """What is assembled and when it counts as assembled (filled per part by ``config/aloha``)."""
+
+    assembly: str = MISSING
+    """AutoMate id, name or task name of the assembly (see ``vt_refine.assets.parts.ASSEMBLY_SPECS``)."""
+    clearance: float = 0.001
+    """Radial clearance of the plug/socket fit [m]."""
+    mesh_dir: str | None = None
+    """Folder with real AutoMate meshes (plug.obj/socket.obj or .usd) to use instead of the procedural parts."""
+    assembled_plug_z: float | None = None
+    """Only with ``mesh_dir``: plug origin height in the socket frame when assembled [m]."""
+    xy_threshold: float = 0.0025
+    """Success: lateral plug-to-socket error below this [m]."""
+    height_fraction: float = 0.04
+    """Success: remaining insertion height below this fraction of the socket height."""
+    max_tilt_deg: float = 10.0
+    """Success: angle between plug and socket axes below this [deg]."""
+    terminate_on_success: bool = True
+    """End the episode at the first assembled step (the return is then 1 or 0)."""
+
+
+##
+# Scene
+##
+
+
+@configclass
+class AssemblySceneCfg(InteractiveSceneCfg):
+    """Twin, table, socket and plug. Part USD paths are set by :class:`AssemblyEnvCfg`."""
+
+    robot = aloha_articulation_cfg(prim_path="{ENV_REGEX_NS}/Robot")
+
+    table = AssetBaseCfg(
+        prim_path="{ENV_REGEX_NS}/Table",
+        spawn=sim_utils.CuboidCfg(
+            size=TABLE_SIZE,
+            collision_props=sim_utils.UsdPhysicsCollisionCfg(),
+            physics_material=sim_utils.RigidBodyMaterialCfg(static_friction=0.6, dynamic_friction=0.5),
+            visual_material=sim_utils.PreviewSurfaceCfg(diffuse_color=(0.35, 0.30, 0.25)),
+        ),
+        init_state=AssetBaseCfg.InitialStateCfg(pos=(0.0, 0.0, -0.5 * TABLE_SIZE[2])),
+    )
+
+    # yawed 180 deg on the table at the paper's default poses; spawn paths filled in by the env cfg
+    socket: RigidObjectCfg = RigidObjectCfg(
+        prim_path="{ENV_REGEX_NS}/Socket",
+        spawn=None,
+        init_state=RigidObjectCfg.InitialStateCfg(pos=(0.0, -0.05, 0.003), rot=(0.0, 0.0, 1.0, 0.0)),
+    )
+    plug: RigidObjectCfg = RigidObjectCfg(
+        prim_path="{ENV_REGEX_NS}/Plug",
+        spawn=None,
+        init_state=RigidObjectCfg.InitialStateCfg(pos=(0.0, 0.05, 0.003), rot=(0.0, 0.0, 1.0, 0.0)),
+    )
+
+    light = AssetBaseCfg(
+        prim_path="/World/light",
+        spawn=sim_utils.DistantLightCfg(color=(1.0, 1.0, 1.0), intensity=2500.0),
+    )
+
+
+##
+# MDP
+##
+
+
+@configclass
+class ActionsCfg:
+    """16 absolute joint-position targets in [-1, 1], rescaled to the joint limits."""
+
+    joint_pos = mdp.JointPositionToLimitsActionCfg(
+        asset_name="robot", joint_names=list(ALOHA_JOINT_NAMES), preserve_order=True, rescale_to_limits=True
+    )
+
+
+@configclass
+class ObservationsCfg:
+    @configclass
+    class PolicyCfg(ObsGroup):
+        """What the policy sees: joint positions with a 2-step history (point clouds join later)."""
+
+        joint_pos = ObsTerm(func=mdp.joint_pos, params={"asset_cfg": JOINTS})
+
+        def __post_init__(self):
+            self.enable_corruption = False
+            self.concatenate_terms = True
+            self.history_length = 2
+            self.flatten_history_dim = True
+
+    @configclass
+    class CriticCfg(ObsGroup):
+        """Asymmetric critic state: joint positions + plug pose + socket pose (env frame)."""
+
+        joint_pos = ObsTerm(func=mdp.joint_pos, params={"asset_cfg": JOINTS})
+        plug_pose = ObsTerm(func=mdp.part_pose_env, params={"asset_cfg": SceneEntityCfg("plug")})
+        socket_pose = ObsTerm(func=mdp.part_pose_env, params={"asset_cfg": SceneEntityCfg("socket")})
+
+        def __post_init__(self):
+            self.enable_corruption = False
+            self.concatenate_terms = True
+
+    policy: PolicyCfg = PolicyCfg()
+    critic: CriticCfg = CriticCfg()
+
+
+@configclass
+class EventCfg:
+    """Resets: robot to home, parts near the paper's default poses with random x/y/yaw offsets."""
+
+    reset_robot = EventTerm(
+        func=mdp.reset_joints_by_offset,
+        mode="reset",
+        params={"asset_cfg": SceneEntityCfg("robot"), "position_range": (0.0, 0.0), "velocity_range": (0.0, 0.0)},
+    )
+    reset_socket = EventTerm(
+        func=mdp.reset_root_state_uniform,
+        mode="reset",
+        params={
+            "asset_cfg": SceneEntityCfg("socket"),
+            "pose_range": {"x": (-0.02, 0.02), "y": (-0.02, 0.02), "yaw": (-math.radians(15), math.radians(15))},
+            "velocity_range": {},
+        },
+    )
+    reset_plug = EventTerm(
+        func=mdp.reset_root_state_uniform,
+        mode="reset",
+        params={
+            "asset_cfg": SceneEntityCfg("plug"),
+            "pose_range": {"x": (-0.02, 0.02), "y": (-0.02, 0.02), "yaw": (-math.radians(15), math.radians(15))},
+            "velocity_range": {},
+        },
+    )
+
+
+@configclass
+class RewardsCfg:
+    """Sparse success (the paper's only reward) and a zero-weight success-rate metric."""
+
+    success = RewTerm(func=mdp.sparse_success, weight=1.0, params={})
+    success_rate = RewTerm(func=mdp.success_rate_metric, weight=0.0, params={})
+
+
+@configclass
+class TerminationsCfg:
+    time_out = DoneTerm(func=mdp.time_out, time_out=True)
+    assembled = DoneTerm(func=mdp.assembled, params={})
+    part_off_table = DoneTerm(
+        func=mdp.part_off_table, params={"table_half_extent": (0.5 * TABLE_SIZE[0], 0.5 * TABLE_SIZE[1])}
+    )
+    physics_blowup = DoneTerm(func=mdp.physics_blowup)
+
+
+##
+# Physics
+##
+
+
+@configclass
+class AssemblyPhysicsCfg(PresetCfg):
+    """Physics backends: Newton + MuJoCo-Warp (default; CPU and GPU, kit-less) and PhysX (Isaac Sim)."""
+
+    newton_mjwarp: NewtonCfg = NewtonCfg(
+        solver_cfg=MJWarpSolverCfg(
+            solver="newton",
+            integrator="implicitfast",
+            cone="elliptic",
+            impratio=10.0,  # firmer friction cones: parts held by two pads must not slip
+            iterations=50,
+            ls_iterations=50,
+            njmax=600,
+            nconmax=300,
+            # Newton's collision pipeline handles the parts' triangle meshes (real holes), MuJoCo's would hull them
+            use_mujoco_contacts=False,
+        ),
+        collision_cfg=NewtonCollisionPipelineCfg(rigid_contact_max=None),
+        # a 5 mm contact gap: the 0.1 m default floods the contact buffers with far-away pairs
+        default_shape_cfg=NewtonShapeCfg(gap=0.005),
+        num_substeps=1,
+        use_cuda_graph=True,
+    )
+    physx: PhysxCfg = PhysxCfg(bounce_threshold_velocity=0.2, gpu_max_rigid_patch_count=2**20)
+    default: NewtonCfg = newton_mjwarp
+
+
+##
+# Environment
+##
+
+
+@configclass
+class AssemblyEnvCfg(ManagerBasedRLEnvCfg):
+    """Bimanual assembly on the ALOHA twin (state observations; the sensing issues add clouds/touch)."""
+
+    task: AssemblyTaskCfg = AssemblyTaskCfg()
+    scene: AssemblySceneCfg = AssemblySceneCfg(num_envs=16, env_spacing=2.5, replicate_physics=True)
+    observations: ObservationsCfg = ObservationsCfg()
+    actions: ActionsCfg = ActionsCfg()
+    events: EventCfg = EventCfg()
+    rewards: RewardsCfg = RewardsCfg()
+    terminations: TerminationsCfg = TerminationsCfg()
+
+    def __post_init__(self):
+        self.decimation = 8  # 120 Hz physics -> 15 Hz policy
+        self.episode_length_s = 240 * 8 / 120.0  # 240 control steps
+        self.sim.dt = 1.0 / 120.0
+        self.sim.render_interval = self.decimation
+        self.sim.physics = AssemblyPhysicsCfg()
+        self.sim.default_visualizer_cfg = VisualizerCfg(eye=(0.9, 0.0, 0.7), lookat=(0.0, 0.0, 0.1))
+        self.sim.device = default_device()
+        if self.task.assembly is not MISSING:
+            apply_assembly(self)
+
+
+def default_device() -> str:
+    """``cuda:0`` when a CUDA device is usable, else ``cpu`` (Isaac Lab's CLI still overrides it)."""
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def apply_assembly(cfg: AssemblyEnvCfg) -> None:
+    """Spawn the chosen assembly's parts and wire its geometry into the success terms."""
+    from vt_refine.assets.parts import load_assembly_from_files, make_assembly
+    from vt_refine.assets.parts_usd import assembly_usd_paths
+
+    task = cfg.task
+    if task.mesh_dir is not None:
+        geometry = load_real_assembly(task, load_assembly_from_files)
+    else:
+        geometry = make_assembly(task.assembly, clearance=task.clearance)
+    # triangle-mesh colliders for Newton (CPU and GPU); PhysX needs SDF colliders for dynamic meshes
+    plug_usd, socket_usd = assembly_usd_paths(geometry, collision_approximation="none")
+    plug_sdf, socket_sdf = assembly_usd_paths(geometry, collision_approximation="sdf")
+    cfg.scene.plug.spawn = preset(
+        default=sim_utils.UsdFileCfg(usd_path=str(plug_usd)), physx=sim_utils.UsdFileCfg(usd_path=str(plug_sdf))
+    )
+    cfg.scene.socket.spawn = preset(
+        default=sim_utils.UsdFileCfg(usd_path=str(socket_usd)), physx=sim_utils.UsdFileCfg(usd_path=str(socket_sdf))
+    )
+    success_params = {
+        "assembled_plug_z": float(geometry.assembled_plug_z),
+        "socket_height": float(geometry.socket_height),
+        "xy_threshold": task.xy_threshold,
+        "height_fraction": task.height_fraction,
+        "max_tilt_deg": task.max_tilt_deg,
+    }
+    cfg.rewards.success.params = dict(success_params)
+    cfg.rewards.success_rate.params = dict(success_params)
+    if task.terminate_on_success:
+        cfg.terminations.assembled.params = dict(success_params)
+    else:
+        cfg.terminations.assembled = None
+
+
+def load_real_assembly(task: AssemblyTaskCfg, loader):
+    """Real AutoMate meshes from ``task.mesh_dir`` (plug.* and socket.*)."""
+    from pathlib import Path
+
+    folder = Path(task.mesh_dir).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"task.mesh_dir={task.mesh_dir!r} is not a folder; point it at a folder holding plug.obj and socket.obj (or .usd)")
+    if task.assembled_plug_z is None:
+        raise ValueError("task.assembled_plug_z is required with task.mesh_dir: the plug origin height in the socket frame when assembled [m]")
+
+    def find(role: str) -> Path:
+        for ext in (".obj", ".stl", ".ply", ".usd", ".usda", ".usdc"):
+            if (folder / f"{role}{ext}").exists():
+                return folder / f"{role}{ext}"
+        raise FileNotFoundError(f"no {role}.obj/.stl/.ply/.usd in task.mesh_dir={str(folder)!r}")
+
+    return loader(task.assembly, find("plug"), find("socket"), task.assembled_plug_z, clearance=task.clearance)

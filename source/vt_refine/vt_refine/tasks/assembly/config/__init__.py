@@ -1,0 +1,3 @@
+"""Robot-specific task configurations."""
+
+from . import aloha  # noqa: F401

@@ -1,0 +1,1 @@
+"""Agent configurations of the ALOHA assembly tasks."""

@@ -1,0 +1,3 @@
+"""Small shared utilities: errors, devices, atomic files."""
+
+from .errors import UserError  # noqa: F401
