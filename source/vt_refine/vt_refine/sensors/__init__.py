@@ -1,0 +1,1 @@
+"""Sensors of the VT-Refine twin: the simulated FlexiTac pads live in :mod:`.piezo_tactile`."""
