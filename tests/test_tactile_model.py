@@ -45,7 +45,8 @@ def _box(x_range, y_height, z_range) -> trimesh.Trimesh:
     return box
 
 
-def _states(num_envs, pad_pos, pad_quat, target_pos, target_quat, pad_lin=None, pad_ang=None, tgt_lin=None, tgt_ang=None):
+def _states(num_envs, pad_pos, pad_quat, target_pos, target_quat,
+            pad_lin=None, pad_ang=None, tgt_lin=None, tgt_ang=None):
     """Tensors (E, P=1, .) and (E, T, .) from per-env lists."""
     def t(value, shape):
         return torch.as_tensor(np.asarray(value, dtype=np.float32)).reshape(shape)

@@ -40,10 +40,14 @@ _EXPORTS = {
     "fit_kelvin_voigt": "calibration",
     "load_calibration_csv": "calibration",
     # Isaac Lab sensor
+    "DEFAULT_CAMERA_POS": "sensor_cfg",
+    "DEFAULT_CAMERA_ROT": "sensor_cfg",
     "PiezoTactileSensor": "sensor",
     "PiezoTactileSensorCfg": "sensor_cfg",
     "PiezoTactileSensorData": "sensor_data",
     "PiezoTactileSensorError": "sensor_cfg",
+    "load_target_mesh": "sensor",
+    "look_at_quat_xyzw": "sensor_cfg",
 }
 
 __all__ = sorted(_EXPORTS)

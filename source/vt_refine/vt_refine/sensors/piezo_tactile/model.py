@@ -75,9 +75,13 @@ class TaxelModelCfg:
             if not np.isfinite(value) or value < 0.0:
                 raise TaxelModelError(f"TaxelModelCfg.{name} must be a finite value >= 0; got {value!r}.")
         if not self.f_max > 0.0:
-            raise TaxelModelError(f"TaxelModelCfg.f_max must be > 0 [N] (use float('inf') for no cap); got {self.f_max!r}.")
+            raise TaxelModelError(
+                f"TaxelModelCfg.f_max must be > 0 [N] (use float('inf') for no cap); got {self.f_max!r}."
+            )
         if not np.isfinite(self.query_margin) or self.query_margin <= 0.0:
-            raise TaxelModelError(f"TaxelModelCfg.query_margin must be a positive depth [m]; got {self.query_margin!r}.")
+            raise TaxelModelError(
+                f"TaxelModelCfg.query_margin must be a positive depth [m]; got {self.query_margin!r}."
+            )
         if self.sign_method not in SIGN_METHODS:
             raise TaxelModelError(
                 f"TaxelModelCfg.sign_method must be one of {sorted(SIGN_METHODS)}; got {self.sign_method!r}."
@@ -118,7 +122,9 @@ def as_trimesh(mesh: trimesh.Trimesh | tuple[np.ndarray, np.ndarray], name: str 
     elif isinstance(mesh, (tuple, list)) and len(mesh) == 2:
         vertices, faces = np.asarray(mesh[0], dtype=np.float64), np.asarray(mesh[1])
     else:
-        raise TaxelModelError(f"{name}: expected a trimesh.Trimesh or a (vertices, faces) pair; got {type(mesh).__name__}.")
+        raise TaxelModelError(
+            f"{name}: expected a trimesh.Trimesh or a (vertices, faces) pair; got {type(mesh).__name__}."
+        )
     if vertices.ndim != 2 or vertices.shape[1] != 3 or len(vertices) < 3:
         raise TaxelModelError(f"{name}: vertices must have shape (V >= 3, 3); got {vertices.shape}.")
     if faces.ndim != 2 or faces.shape[1] != 3 or len(faces) == 0:
@@ -126,7 +132,9 @@ def as_trimesh(mesh: trimesh.Trimesh | tuple[np.ndarray, np.ndarray], name: str 
     if not np.all(np.isfinite(vertices)):
         raise TaxelModelError(f"{name}: vertices contain NaN or inf.")
     if faces.min() < 0 or faces.max() >= len(vertices):
-        raise TaxelModelError(f"{name}: face indices must lie in [0, {len(vertices)}); got [{faces.min()}, {faces.max()}].")
+        raise TaxelModelError(
+            f"{name}: face indices must lie in [0, {len(vertices)}); got [{faces.min()}, {faces.max()}]."
+        )
     return trimesh.Trimesh(vertices=vertices, faces=faces, process=True)
 
 
@@ -205,9 +213,11 @@ class TaxelForceModel:
                         "target_meshes[%d] is not watertight: inside tests by '%s' may be wrong; "
                         "consider TaxelModelCfg.sign_method='winding'.", index, cfg.sign_method,
                     )
+                vertices = np.asarray(welded.vertices, dtype=np.float32)
+                triangles = np.asarray(welded.faces, dtype=np.int32).reshape(-1)
                 wp_mesh = wp.Mesh(
-                    points=wp.array(np.asarray(welded.vertices, dtype=np.float32), dtype=wp.vec3, device=self.wp_device),
-                    indices=wp.array(np.asarray(welded.faces, dtype=np.int32).reshape(-1), dtype=wp.int32, device=self.wp_device),
+                    points=wp.array(vertices, dtype=wp.vec3, device=self.wp_device),
+                    indices=wp.array(triangles, dtype=wp.int32, device=self.wp_device),
                     support_winding_number=cfg.sign_method == "winding",
                 )
                 self._wp_meshes[key] = (wp_mesh, *_bounding_sphere(np.asarray(welded.vertices)))

@@ -39,7 +39,9 @@ class TactileNormalizationCfg:
     def validate_config(self) -> None:
         """Raise a clear error naming the first invalid field (run by ``validate()`` of Isaac Lab cfgs)."""
         if not np.isfinite(self.tau) or self.tau < 0.0:
-            raise TactileNormalizationError(f"TactileNormalizationCfg.tau must be a finite value >= 0 [N]; got {self.tau!r}.")
+            raise TactileNormalizationError(
+                f"TactileNormalizationCfg.tau must be a finite value >= 0 [N]; got {self.tau!r}."
+            )
         if not np.isfinite(self.s_max_fixed) or self.s_max_fixed <= 0.0:
             raise TactileNormalizationError(
                 f"TactileNormalizationCfg.s_max_fixed must be a positive scale [N]; got {self.s_max_fixed!r}."
@@ -100,10 +102,13 @@ def real_sensor_normalize(
         raise TactileNormalizationError(f"raw_frames must have shape (F, taxels...); got {tuple(frames.shape)}.")
     if int(baseline_frames) != baseline_frames or not 1 <= baseline_frames <= frames.shape[0]:
         raise TactileNormalizationError(
-            f"baseline_frames must be an integer in [1, {frames.shape[0]}] (the number of frames); got {baseline_frames!r}."
+            f"baseline_frames must be an integer in [1, {frames.shape[0]}] (the number of frames); "
+            f"got {baseline_frames!r}."
         )
     if not clip > 0.0 or not fixed_scale > 0.0:
-        raise TactileNormalizationError(f"clip and fixed_scale must be positive; got clip={clip!r}, fixed_scale={fixed_scale!r}.")
+        raise TactileNormalizationError(
+            f"clip and fixed_scale must be positive; got clip={clip!r}, fixed_scale={fixed_scale!r}."
+        )
     # torch.median returns the lower middle value for even counts; use quantile for the true median
     baseline = torch.quantile(frames[: int(baseline_frames)], 0.5, dim=0, keepdim=True)
     counts = torch.clamp(frames - baseline - offset, min=0.0, max=clip)

@@ -56,7 +56,9 @@ class TactileRealismCfg:
             if not np.isfinite(value) or value < 0.0:
                 raise TactileRealismError(f"TactileRealismCfg.{name} must be a finite value >= 0; got {value!r}.")
         if not 0.0 <= self.dead_taxel_prob < 1.0:
-            raise TactileRealismError(f"TactileRealismCfg.dead_taxel_prob must lie in [0, 1); got {self.dead_taxel_prob!r}.")
+            raise TactileRealismError(
+                f"TactileRealismCfg.dead_taxel_prob must lie in [0, 1); got {self.dead_taxel_prob!r}."
+            )
 
     @property
     def is_identity(self) -> bool:
@@ -127,12 +129,13 @@ class TactileRealism:
         self.needs_sample[env_ids] = True
         self.held[env_ids] = 0.0
 
-    def __call__(self, force: torch.Tensor, dt: float) -> torch.Tensor:
+    def __call__(self, force: torch.Tensor, dt: float | torch.Tensor) -> torch.Tensor:
         """Turn ideal forces into sensor readings.
 
         Args:
             force: Tensor of shape (E, P, R, C), ideal taxel forces [N].
-            dt: Time since the previous call [s] (drives the hold timers).
+            dt: Time since the previous call [s] (drives the hold timers): a float, or a tensor of shape (E,)
+                with one value per env (0 for an env that is not being read).
 
         Returns:
             Tensor of shape (E, P, R, C): the readings [N] (the module's :attr:`held` buffer).
