@@ -1,0 +1,382 @@
+"""Configuration of the visuo-tactile diffusion policy and of its behaviour-cloning pre-training.
+
+Symbols used in shapes:
+    B   batch
+    To  observation history (2)
+    Np  points per cloud
+    C   point channels (5: x, y, z, value, flag)
+    Dq  joint dim (16)
+    Ta  predicted chunk length (16)
+    Te  executed steps of a chunk (8)
+    Da  action dim (16)
+    K   denoising steps (100)
+    Kd  DDIM steps (5)
+
+These are plain dataclasses (the policy is not part of an Isaac Lab scene cfg). Every class has
+``from_dict`` / ``to_dict`` so that the same values round-trip through ``config/<profile>.yaml`` and
+checkpoints. Numbers come from /work/shared/design/vt-refine-facts.md; "(inferred)" marks our reading
+where the paper is silent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = [
+    "ConfigError",
+    "PointEncoderCfg",
+    "StateEncoderCfg",
+    "UnetCfg",
+    "DiffusionCfg",
+    "DiffusionPolicyCfg",
+    "PretrainCfg",
+    "DiffusionProfile",
+    "load_profile",
+    "PROFILE_DIR",
+]
+
+# Repository-level YAML profiles (config/quick.yaml, config/paper.yaml) in a source checkout.
+PROFILE_DIR = Path(__file__).resolve().parents[5] / "config"
+
+_T = TypeVar("_T", bound="_CfgBase")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range."""
+
+
+class _CfgBase:
+    """Mixin: recursive, validating conversion from/to plain dicts (YAML, checkpoints)."""
+
+    @classmethod
+    def from_dict(cls: type[_T], data: dict[str, Any] | None, *, section: str | None = None) -> _T:
+        """Build the config from a dict; unknown keys and wrong types raise :class:`ConfigError`.
+
+        Args:
+            data: Mapping of field name to value (nested dicts for nested configs). ``None`` = defaults.
+            section: Dotted name used in error messages (e.g. ``"policy.unet"``).
+        """
+        section = section or cls.__name__
+        if data is None:
+            data = {}
+        if dataclasses.is_dataclass(data) and isinstance(data, cls):
+            return data
+        if not isinstance(data, dict):
+            raise ConfigError(f"config section '{section}' must be a mapping, got {type(data).__name__}: {data!r}")
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) {unknown} in config section '{section}'; valid keys are {sorted(names)}"
+            )
+        kwargs = {key: _coerce(value, hints[key], f"{section}.{key}") for key, value in data.items()}
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-python dict (tuples become lists) suitable for YAML and ``torch.load(weights_only=True)``."""
+        return _to_plain(dataclasses.asdict(self))  # type: ignore[call-overload]
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Convert a YAML value to the annotated type, or raise ConfigError naming the field."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if errors else f"'{where}' has an invalid value {value!r}")
+    if isinstance(hint, type) and issubclass(hint, _CfgBase):
+        return hint.from_dict(value, section=where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"'{where}' must be a list, got {value!r}")
+        args = typing.get_args(hint)
+        item_hint = args[0] if args else Any
+        return tuple(_coerce(v, item_hint, f"{where}[{i}]") for i, v in enumerate(value))
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"'{where}' must be true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"'{where}' must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        # PyYAML reads "1e-4" (no dot) as a string; accept it rather than make users write 1.0e-4.
+        if isinstance(value, bool):
+            raise ConfigError(f"'{where}' must be a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"'{where}' must be a number, got {value!r}") from None
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"'{where}' must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass
+class PointEncoderCfg(_CfgBase):
+    """PointNet over C-channel points: shared per-point MLP, max-pool over points, projection."""
+
+    hidden_dims: tuple[int, ...] = (64, 128, 256, 512)
+    """Widths of the shared per-point MLP layers (paper: 64/128/256/512)."""
+    out_dim: int = 64
+    """Feature size per observation step after max-pool and projection (paper: 64)."""
+    use_layer_norm: bool = True
+    """LayerNorm after every hidden layer and after the projection (paper: yes)."""
+
+    def __post_init__(self) -> None:
+        _check(len(self.hidden_dims) > 0 and all(h > 0 for h in self.hidden_dims),
+               f"point_encoder.hidden_dims must be a non-empty list of positive widths, got {self.hidden_dims}")
+        _check(self.out_dim > 0, f"point_encoder.out_dim must be positive, got {self.out_dim}")
+
+
+@dataclass
+class StateEncoderCfg(_CfgBase):
+    """MLP on the joint positions of one observation step."""
+
+    hidden_dims: tuple[int, ...] = (64, 64)
+    """Layer widths; the last is the per-step feature size (paper: 64/64)."""
+
+    def __post_init__(self) -> None:
+        _check(len(self.hidden_dims) > 0 and all(h > 0 for h in self.hidden_dims),
+               f"state_encoder.hidden_dims must be a non-empty list of positive widths, got {self.hidden_dims}")
+
+
+@dataclass
+class UnetCfg(_CfgBase):
+    """1-D conditional U-Net denoiser (FiLM conditioning on step embedding + observation features)."""
+
+    down_dims: tuple[int, ...] = (512, 1024, 2048)
+    """Channels per resolution level; the chunk is halved in time between levels (paper: 512/1024/2048)."""
+    kernel_size: int = 5
+    """Temporal convolution kernel, in chunk steps (paper: 5)."""
+    n_groups: int = 8
+    """GroupNorm groups (paper: 8); every entry of down_dims must be divisible by it."""
+    diffusion_step_embed_dim: int = 128
+    """Size of the sinusoidal denoising-step embedding (inferred; Diffusion Policy uses 128-256)."""
+
+    def __post_init__(self) -> None:
+        _check(len(self.down_dims) > 0, "unet.down_dims must list at least one channel width")
+        for d in self.down_dims:
+            _check(d > 0 and d % self.n_groups == 0,
+                   f"unet.down_dims entry {d} must be a positive multiple of unet.n_groups={self.n_groups}")
+        _check(self.kernel_size >= 1 and self.kernel_size % 2 == 1,
+               f"unet.kernel_size must be an odd positive integer (keeps the chunk length), got {self.kernel_size}")
+        _check(self.diffusion_step_embed_dim >= 4 and self.diffusion_step_embed_dim % 2 == 0,
+               f"unet.diffusion_step_embed_dim must be an even integer >= 4, got {self.diffusion_step_embed_dim}")
+
+
+@dataclass
+class DiffusionCfg(_CfgBase):
+    """Noise schedule, prediction target and samplers."""
+
+    denoising_steps: int = 100
+    """K, number of DDPM steps (paper: 100)."""
+    beta_schedule: str = "cosine"
+    """Only "cosine" (Nichol & Dhariwal 2021) is implemented."""
+    cosine_s: float = 0.008
+    """Offset s of the cosine schedule (dimensionless, Nichol & Dhariwal default)."""
+    max_beta: float = 0.999
+    """Upper clip of beta_t, avoids a singular last step."""
+    prediction_type: str = "epsilon"
+    """What the denoiser predicts: "epsilon" (paper) or "sample" (x0)."""
+    ddim_steps: int = 5
+    """Kd, number of DDIM steps for fast inference."""
+    ddim_eta: float = 0.0
+    """DDIM stochasticity (0 = deterministic DDIM, 1 = DDPM-like variance)."""
+    ddim_discretize: str = "trailing"
+    """DDIM timestep spacing: "trailing" (starts at t=K-1, Lin et al. 2024) or "leading" (DPPO's choice)."""
+    clip_denoised: bool = True
+    """Clip the predicted x0 at every step (in normalised action space)."""
+    denoised_clip_value: float = 1.0
+    """Bound of the x0 clip, normalised action units (actions live in [-1, 1])."""
+    randn_clip_value: float = 10.0
+    """Clip of the per-step standard-normal draws, in standard deviations (DPPO fine-tuning uses 3)."""
+    final_action_clip_value: float | None = 1.0
+    """Clamp of the final sample, normalised units; null disables it."""
+
+    def __post_init__(self) -> None:
+        _check(self.denoising_steps >= 2, f"diffusion.denoising_steps must be >= 2, got {self.denoising_steps}")
+        _check(self.beta_schedule == "cosine",
+               f"diffusion.beta_schedule '{self.beta_schedule}' is not supported; use 'cosine'")
+        _check(self.prediction_type in ("epsilon", "sample"),
+               f"diffusion.prediction_type must be 'epsilon' or 'sample', got '{self.prediction_type}'")
+        _check(1 <= self.ddim_steps <= self.denoising_steps,
+               f"diffusion.ddim_steps must be in [1, denoising_steps={self.denoising_steps}], got {self.ddim_steps}")
+        _check(self.ddim_eta >= 0.0, f"diffusion.ddim_eta must be >= 0, got {self.ddim_eta}")
+        _check(self.ddim_discretize in ("trailing", "leading"),
+               f"diffusion.ddim_discretize must be 'trailing' or 'leading', got '{self.ddim_discretize}'")
+        _check(0.0 < self.max_beta < 1.0, f"diffusion.max_beta must be in (0, 1), got {self.max_beta}")
+        _check(self.denoised_clip_value > 0, f"diffusion.denoised_clip_value must be > 0, got {self.denoised_clip_value}")
+        _check(self.randn_clip_value > 0, f"diffusion.randn_clip_value must be > 0, got {self.randn_clip_value}")
+
+
+@dataclass
+class DiffusionPolicyCfg(_CfgBase):
+    """Observation/action layout of the policy and its sub-networks.
+
+    Observations (env units): ``point_cloud`` Tensor of shape (B, To, Np, C) -- metres in the camera
+    frame plus value and flag channels, not normalised -- and ``joint_pos`` Tensor of shape (B, To, Dq)
+    in rad / m. Actions: Tensor of shape (B, Ta, Da), absolute joint-position targets.
+    """
+
+    obs_steps: int = 2
+    """To, observation history length for points and joints (paper: 2)."""
+    use_point_cloud: bool = True
+    """False gives a proprioception-only policy (no point encoder, no point_cloud input)."""
+    num_points: int = 2560
+    """Np expected per cloud (inferred: 1024 visual + 1536 taxels); the encoder itself accepts any Np."""
+    point_channels: int = 5
+    """C: x, y, z, value, flag (visual-only data keeps C=5 with value = flag = 0)."""
+    joint_dim: int = 16
+    """Dq, joint positions of both arms incl. fingers."""
+    horizon_steps: int = 16
+    """Ta, predicted chunk length (paper: 16)."""
+    act_steps: int = 8
+    """Te, steps executed from each chunk before re-planning (paper: 8)."""
+    action_dim: int = 16
+    """Da, absolute joint-position targets."""
+    sampler: str = "ddpm"
+    """Default sampler of ``predict_chunk``: "ddpm" (K steps, paper) or "ddim" (Kd steps)."""
+    point_encoder: PointEncoderCfg = field(default_factory=PointEncoderCfg)
+    state_encoder: StateEncoderCfg = field(default_factory=StateEncoderCfg)
+    unet: UnetCfg = field(default_factory=UnetCfg)
+    diffusion: DiffusionCfg = field(default_factory=DiffusionCfg)
+
+    def __post_init__(self) -> None:
+        for name in ("obs_steps", "joint_dim", "horizon_steps", "act_steps", "action_dim", "point_channels"):
+            _check(getattr(self, name) >= 1, f"policy.{name} must be >= 1, got {getattr(self, name)}")
+        _check(not self.use_point_cloud or self.num_points >= 1,
+               f"policy.num_points must be >= 1 when use_point_cloud is true, got {self.num_points}")
+        _check(self.act_steps <= self.horizon_steps,
+               f"policy.act_steps ({self.act_steps}) must not exceed policy.horizon_steps ({self.horizon_steps})")
+        _check(self.sampler in ("ddpm", "ddim"), f"policy.sampler must be 'ddpm' or 'ddim', got '{self.sampler}'")
+        factor = 2 ** (len(self.unet.down_dims) - 1)
+        _check(self.horizon_steps % factor == 0,
+               f"policy.horizon_steps ({self.horizon_steps}) must be divisible by 2**(len(unet.down_dims)-1) = "
+               f"{factor}: the U-Net halves the chunk at each of its {len(self.unet.down_dims)} levels; "
+               "change horizon_steps or use fewer unet.down_dims")
+
+    @property
+    def obs_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-sample observation shapes (no batch dim): point_cloud (To, Np, C), joint_pos (To, Dq)."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        if self.use_point_cloud:
+            shapes["point_cloud"] = (self.obs_steps, self.num_points, self.point_channels)
+        shapes["joint_pos"] = (self.obs_steps, self.joint_dim)
+        return shapes
+
+    @property
+    def action_shape(self) -> tuple[int, int]:
+        """Per-sample action chunk shape (Ta, Da)."""
+        return (self.horizon_steps, self.action_dim)
+
+
+@dataclass
+class PretrainCfg(_CfgBase):
+    """Behaviour-cloning pre-training (optimiser, schedule, EMA, logging)."""
+
+    total_steps: int = 60000
+    """Gradient steps in all (inferred: ~3000 DPPO epochs of 30 demos at batch 256)."""
+    batch_size: int = 256
+    """Chunks per gradient step (DPPO public default)."""
+    lr: float = 1e-4
+    """Peak AdamW learning rate (DPPO public default)."""
+    min_lr: float = 1e-5
+    """Learning rate at the end of the cosine decay (DPPO public default)."""
+    warmup_steps: int = 500
+    """Linear warm-up from ~0 to lr, in gradient steps."""
+    weight_decay: float = 1e-6
+    """AdamW decoupled weight decay (DPPO public default)."""
+    adam_betas: tuple[float, ...] = (0.9, 0.999)
+    """AdamW (beta1, beta2)."""
+    ema_decay: float = 0.995
+    """EMA decay per step (DPPO public default)."""
+    ema_warmup: bool = True
+    """Use decay min(ema_decay, (1 + n) / (10 + n)) so early EMA weights are not stuck at the init."""
+    grad_clip_norm: float | None = 1.0
+    """Max global gradient L2 norm; null disables clipping."""
+    checkpoint_every: int = 5000
+    """Write checkpoints/last.pt every this many steps (and final.pt at the end)."""
+    log_every: int = 50
+    """TensorBoard scalar interval, in steps."""
+    num_workers: int = 0
+    """DataLoader worker processes (0 = load in the training process)."""
+    seed: int = 0
+    """Seed of weights, batch order and diffusion noise (resumed runs replay the same stream)."""
+
+    def __post_init__(self) -> None:
+        _check(self.total_steps >= 1, f"pretrain.total_steps must be >= 1, got {self.total_steps}")
+        _check(self.batch_size >= 1, f"pretrain.batch_size must be >= 1, got {self.batch_size}")
+        _check(self.lr > 0 and 0 <= self.min_lr <= self.lr,
+               f"pretrain.lr must be > 0 and 0 <= pretrain.min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
+        _check(self.warmup_steps >= 0, f"pretrain.warmup_steps must be >= 0, got {self.warmup_steps}")
+        _check(len(self.adam_betas) == 2, f"pretrain.adam_betas must have two entries, got {self.adam_betas}")
+        _check(0.0 <= self.ema_decay < 1.0, f"pretrain.ema_decay must be in [0, 1), got {self.ema_decay}")
+        _check(self.checkpoint_every >= 1, f"pretrain.checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        _check(self.log_every >= 1, f"pretrain.log_every must be >= 1, got {self.log_every}")
+        _check(self.num_workers >= 0, f"pretrain.num_workers must be >= 0, got {self.num_workers}")
+
+
+@dataclass
+class DiffusionProfile(_CfgBase):
+    """The ``policy:`` and ``pretrain:`` sections of a YAML profile (other sections are ignored here)."""
+
+    policy: DiffusionPolicyCfg = field(default_factory=DiffusionPolicyCfg)
+    pretrain: PretrainCfg = field(default_factory=PretrainCfg)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> DiffusionProfile:
+        """Read ``policy:`` and ``pretrain:`` from a YAML profile; other top-level sections belong to others."""
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"profile file {path} does not exist; pass a path to a YAML profile "
+                                    f"or one of the names in {PROFILE_DIR}")
+        with path.open() as f:
+            data = yaml.safe_load(f) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"profile {path} must hold a mapping with 'policy:' and 'pretrain:' sections")
+        return cls(
+            policy=DiffusionPolicyCfg.from_dict(data.get("policy"), section=f"{path.name}:policy"),
+            pretrain=PretrainCfg.from_dict(data.get("pretrain"), section=f"{path.name}:pretrain"),
+        )
+
+
+def load_profile(name_or_path: str | Path) -> DiffusionProfile:
+    """Load a profile by name ("quick", "paper" -> ``config/<name>.yaml``) or by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PROFILE_DIR / f"{name_or_path}.yaml"
+    return DiffusionProfile.from_yaml(path)

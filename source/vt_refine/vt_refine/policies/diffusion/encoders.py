@@ -1,0 +1,135 @@
+"""Observation encoders: PointNet on the merged visuo-tactile cloud, MLP on the joints.
+
+Symbols used in shapes:
+    B   batch
+    To  observation history (2)
+    Np  points per cloud (any number; padded points are removed with a mask)
+    C   point channels (5: x, y, z, value, flag; visual points carry value = flag = 0)
+    Dq  joint dim (16)
+    F   point feature size (64)
+    G   joint feature size (64)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import DiffusionPolicyCfg, PointEncoderCfg, StateEncoderCfg
+
+__all__ = ["PointNetEncoder", "JointEncoder", "ObservationEncoder"]
+
+
+class PointNetEncoder(nn.Module):
+    """Shared per-point MLP (Linear, LayerNorm, ReLU) -> max-pool over points -> Linear (+ LayerNorm)."""
+
+    def __init__(self, in_channels: int, cfg: PointEncoderCfg):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_channels
+        for hidden in cfg.hidden_dims:
+            layers.append(nn.Linear(width, hidden))
+            if cfg.use_layer_norm:
+                layers.append(nn.LayerNorm(hidden))
+            layers.append(nn.ReLU())
+            width = hidden
+        self.point_mlp = nn.Sequential(*layers)
+        projection: list[nn.Module] = [nn.Linear(width, cfg.out_dim)]
+        if cfg.use_layer_norm:
+            projection.append(nn.LayerNorm(cfg.out_dim))
+        self.projection = nn.Sequential(*projection)
+        self.in_channels = in_channels
+        self.out_dim = cfg.out_dim
+
+    def forward(self, points: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """
+        Args:
+            points: Tensor of shape (B, Np, C).
+            mask: Optional bool Tensor of shape (B, Np); False marks padding, ignored by the max-pool.
+
+        Returns:
+            Tensor of shape (B, F). A cloud with no valid point pools to zeros.
+        """
+        if points.shape[-1] != self.in_channels or points.ndim != 3 or points.shape[1] == 0:
+            raise ValueError(f"point cloud must have shape (B, Np>0, {self.in_channels}), got {tuple(points.shape)}")
+        per_point = self.point_mlp(points)  # (B, Np, H)
+        if mask is None:
+            pooled = per_point.amax(dim=1)
+        else:
+            if mask.shape != points.shape[:2]:
+                raise ValueError(f"point_mask must have shape {tuple(points.shape[:2])}, got {tuple(mask.shape)}")
+            mask = mask.to(torch.bool)
+            # -inf never wins the max, so padded points cannot leak in; empty clouds are zeroed below.
+            pooled = per_point.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
+            pooled = torch.where(mask.any(dim=1, keepdim=True), pooled, torch.zeros_like(pooled))
+        return self.projection(pooled)
+
+
+class JointEncoder(nn.Module):
+    """MLP on the joint positions of one step: Linear -> Mish -> ... -> Linear (no output activation)."""
+
+    def __init__(self, joint_dim: int, cfg: StateEncoderCfg):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = joint_dim
+        for i, hidden in enumerate(cfg.hidden_dims):
+            layers.append(nn.Linear(width, hidden))
+            if i < len(cfg.hidden_dims) - 1:
+                layers.append(nn.Mish())
+            width = hidden
+        self.mlp = nn.Sequential(*layers)
+        self.out_dim = width
+
+    def forward(self, joint_pos: torch.Tensor) -> torch.Tensor:
+        """joint_pos: Tensor of shape (..., Dq), normalised -> Tensor of shape (..., G)."""
+        return self.mlp(joint_pos)
+
+
+class ObservationEncoder(nn.Module):
+    """Encodes each of the To history steps and concatenates them into the condition vector.
+
+    Input (normalised joints, raw points): ``point_cloud`` Tensor of shape (B, To, Np, C) (omitted when
+    ``use_point_cloud`` is false), optional ``point_mask`` bool Tensor of shape (B, To, Np), and
+    ``joint_pos`` Tensor of shape (B, To, Dq). Output: Tensor of shape (B, To * (F + G)).
+    """
+
+    def __init__(self, cfg: DiffusionPolicyCfg):
+        super().__init__()
+        self.cfg = cfg
+        self.point_encoder = PointNetEncoder(cfg.point_channels, cfg.point_encoder) if cfg.use_point_cloud else None
+        self.joint_encoder = JointEncoder(cfg.joint_dim, cfg.state_encoder)
+        point_dim = cfg.point_encoder.out_dim if cfg.use_point_cloud else 0
+        self.cond_dim = cfg.obs_steps * (point_dim + self.joint_encoder.out_dim)
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        cfg = self.cfg
+        joint_pos = _require(obs, "joint_pos", (cfg.obs_steps, cfg.joint_dim))
+        batch = joint_pos.shape[0]
+        features = [self.joint_encoder(joint_pos).reshape(batch, -1)]  # (B, To*G)
+        if self.point_encoder is not None:
+            points = _require(obs, "point_cloud", (cfg.obs_steps, None, cfg.point_channels))
+            if points.shape[0] != batch:
+                raise ValueError(f"point_cloud batch {points.shape[0]} differs from joint_pos batch {batch}")
+            num_points = points.shape[2]
+            mask = obs.get("point_mask")
+            if mask is not None:
+                if mask.shape != points.shape[:3]:
+                    raise ValueError(f"point_mask must have shape (B, To, Np) = {tuple(points.shape[:3])}, "
+                                     f"got {tuple(mask.shape)}")
+                mask = mask.reshape(batch * cfg.obs_steps, num_points)
+            pooled = self.point_encoder(points.reshape(batch * cfg.obs_steps, num_points, -1), mask)
+            features.insert(0, pooled.reshape(batch, -1))  # (B, To*F)
+        return torch.cat(features, dim=-1)
+
+
+def _require(obs: dict[str, torch.Tensor], key: str, shape: tuple[int | None, ...]) -> torch.Tensor:
+    """Fetch obs[key] and check its per-sample shape (None = any size)."""
+    if key not in obs:
+        raise ValueError(f"observation '{key}' is missing; got keys {sorted(obs)}. "
+                         f"Provide '{key}' of shape (B, {', '.join('*' if s is None else str(s) for s in shape)})")
+    value = obs[key]
+    sample_shape = tuple(value.shape[1:])
+    if len(sample_shape) != len(shape) or any(s is not None and s != v for s, v in zip(shape, sample_shape)):
+        want = ", ".join("*" if s is None else str(s) for s in shape)
+        raise ValueError(f"observation '{key}' must have shape (B, {want}), got {tuple(value.shape)}")
+    return value

@@ -1,0 +1,229 @@
+"""The policy in env units (model + normalisers) and the env-side chunk executor.
+
+Symbols used in shapes:
+    B   batch
+    E   envs
+    To  observation history (2)
+    Np  points per cloud
+    C   point channels (5: x, y, z, value, flag)
+    Dq  joint dim (16)
+    Ta  chunk length (16)
+    Te  executed steps per chunk (8)
+    Da  action dim (16)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import DiffusionPolicyCfg
+from .model import DiffusionModel
+from .normalizer import MinMaxNormalizer
+
+__all__ = ["DiffusionPolicy", "ChunkedPolicyRunner", "stats_to_normalizers"]
+
+# Accepted spellings of the two statistics groups in ``dataset.stats()``.
+_ACTION_KEYS = ("actions", "action")
+_JOINT_KEYS = ("joint_pos", "joints", "state")
+
+
+def _pick(stats: Mapping[str, Any], keys: Sequence[str], what: str) -> tuple[Any, Any]:
+    for key in keys:
+        if key in stats:
+            group = stats[key]
+            if not isinstance(group, Mapping) or "min" not in group or "max" not in group:
+                raise ValueError(f"stats['{key}'] must be a mapping with 'min' and 'max', got {group!r:.200}")
+            return group["min"], group["max"]
+    raise ValueError(f"dataset stats have no {what} statistics: expected one of the keys {list(keys)} "
+                     f"(each {{'min': ..., 'max': ...}}), got keys {sorted(stats)}")
+
+
+def stats_to_normalizers(stats: Mapping[str, Any]) -> tuple[MinMaxNormalizer, MinMaxNormalizer]:
+    """(action normaliser, joint normaliser) from ``{"actions": {"min", "max"}, "joint_pos": {"min", "max"}}``."""
+    a_min, a_max = _pick(stats, _ACTION_KEYS, "action")
+    q_min, q_max = _pick(stats, _JOINT_KEYS, "joint")
+    return (MinMaxNormalizer.from_stats(a_min, a_max, name="action stats"),
+            MinMaxNormalizer.from_stats(q_min, q_max, name="joint_pos stats"))
+
+
+class DiffusionPolicy(nn.Module):
+    """Diffusion model plus action/joint normalisers; inputs and outputs in env units.
+
+    Observations: ``{"point_cloud": (B, To, Np, C), "joint_pos": (B, To, Dq)}`` plus an optional
+    ``"point_mask"`` bool (B, To, Np). Actions: Tensor of shape (B, Ta, Da), joint-position targets.
+    """
+
+    def __init__(
+        self,
+        cfg: DiffusionPolicyCfg,
+        action_normalizer: MinMaxNormalizer | None = None,
+        joint_normalizer: MinMaxNormalizer | None = None,
+    ):
+        super().__init__()
+        self.cfg = cfg
+        self.model = DiffusionModel(cfg)
+        self.action_normalizer = action_normalizer or MinMaxNormalizer(cfg.action_dim)
+        self.joint_normalizer = joint_normalizer or MinMaxNormalizer(cfg.joint_dim)
+        if self.action_normalizer.dim != cfg.action_dim:
+            raise ValueError(f"action normaliser has {self.action_normalizer.dim} dims but policy.action_dim is "
+                             f"{cfg.action_dim}; recompute the stats or fix the config")
+        if self.joint_normalizer.dim != cfg.joint_dim:
+            raise ValueError(f"joint normaliser has {self.joint_normalizer.dim} dims but policy.joint_dim is "
+                             f"{cfg.joint_dim}; recompute the stats or fix the config")
+
+    @classmethod
+    def from_stats(cls, cfg: DiffusionPolicyCfg, stats: Mapping[str, Any]) -> DiffusionPolicy:
+        """New (untrained) policy whose normalisers come from ``dataset.stats()``."""
+        action_norm, joint_norm = stats_to_normalizers(stats)
+        return cls(cfg, action_norm, joint_norm)
+
+    def normalize_obs(self, obs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Normalise joint positions; points (metres, camera frame) and the mask pass through."""
+        if "joint_pos" not in obs:
+            raise ValueError(f"observation 'joint_pos' is missing; got keys {sorted(obs)}")
+        out = {key: value for key, value in obs.items() if key in ("point_cloud", "point_mask")}
+        out["joint_pos"] = self.joint_normalizer.normalize(obs["joint_pos"])
+        return out
+
+    def loss(self, obs: Mapping[str, torch.Tensor], actions: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """Behaviour-cloning loss of a batch in env units; actions: Tensor of shape (B, Ta, Da)."""
+        return self.model.loss(self.action_normalizer.normalize(actions), self.normalize_obs(obs), generator=generator)
+
+    @torch.no_grad()
+    def predict_chunk(
+        self,
+        obs: Mapping[str, torch.Tensor],
+        sampler: str | None = None,
+        generator: torch.Generator | None = None,
+        deterministic: bool = False,
+        min_std: float = 0.0,
+    ) -> torch.Tensor:
+        """Sample one action chunk per observation history.
+
+        Args:
+            obs: Env-unit observations (see class docstring).
+            sampler: "ddpm" or "ddim"; defaults to ``cfg.sampler``.
+            generator: RNG of the sampler (same seed + same obs -> same chunk).
+
+        Returns:
+            Tensor of shape (B, Ta, Da), joint-position targets in env units.
+        """
+        actions_norm = self.model.sample(self.normalize_obs(obs), sampler=sampler or self.cfg.sampler,
+                                         generator=generator, deterministic=deterministic, min_std=min_std)
+        return self.action_normalizer.unnormalize(actions_norm)
+
+
+class ChunkedPolicyRunner:
+    """Runs a chunking policy in E parallel envs: observation history, re-planning, one action per step.
+
+    Per env it keeps the last To observations (a shift buffer; after a reset every slot holds the first
+    new observation) and the current chunk with a cursor. An env whose cursor reached Te -- or that was
+    reset -- re-plans on its next step; all such envs are planned in one batched ``predict_chunk`` call.
+    """
+
+    def __init__(
+        self,
+        policy: DiffusionPolicy,
+        num_envs: int,
+        device: torch.device | str | None = None,
+        sampler: str | None = None,
+        deterministic: bool = False,
+        generator: torch.Generator | None = None,
+    ):
+        """
+        Args:
+            policy: Anything with ``cfg`` (a :class:`DiffusionPolicyCfg`) and ``predict_chunk(obs, ...)``.
+            num_envs: E.
+            device: Where histories and chunks live; defaults to the policy's device.
+            sampler: Passed to ``predict_chunk`` (None = the policy's default).
+        """
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.policy = policy
+        self.cfg: DiffusionPolicyCfg = policy.cfg
+        self.num_envs = num_envs
+        if device is None:
+            param = next(iter(policy.parameters()), None) if isinstance(policy, nn.Module) else None
+            device = param.device if param is not None else "cpu"
+        self.device = torch.device(device)
+        self.sampler = sampler
+        self.deterministic = deterministic
+        self.generator = generator
+        self.history: dict[str, torch.Tensor] = {}  # key -> Tensor of shape (E, To, ...)
+        self.chunk = torch.zeros(num_envs, self.cfg.horizon_steps, self.cfg.action_dim, device=self.device)
+        self.cursor = torch.full((num_envs,), self.cfg.act_steps, dtype=torch.long, device=self.device)
+        self.fresh = torch.ones(num_envs, dtype=torch.bool, device=self.device)  # history must be refilled
+        self.num_predict_calls = 0
+        self.num_planned_chunks = 0
+
+    def _obs_keys(self) -> tuple[str, ...]:
+        return (("point_cloud",) if self.cfg.use_point_cloud else ()) + ("joint_pos",)
+
+    def _push(self, obs: Mapping[str, torch.Tensor]) -> None:
+        keys = self._obs_keys() + (("point_mask",) if "point_mask" in obs else ())
+        for key in keys:
+            if key not in obs:
+                raise ValueError(f"step observation '{key}' is missing; got keys {sorted(obs)}")
+            value = obs[key].to(self.device)
+            if value.shape[0] != self.num_envs:
+                raise ValueError(f"step observation '{key}' must have {self.num_envs} envs in dim 0, "
+                                 f"got shape {tuple(value.shape)}")
+            steps = self.cfg.obs_steps
+            hist = self.history.get(key)
+            if hist is None or hist.shape[2:] != value.shape[1:] or hist.dtype != value.dtype:
+                if hist is not None and not bool(self.fresh.all()):
+                    raise ValueError(f"step observation '{key}' changed shape/dtype from {tuple(hist.shape[2:])} "
+                                     f"to {tuple(value.shape[1:])} mid-episode; keep Np fixed (pad + point_mask)")
+                hist = value.unsqueeze(1).repeat(1, steps, *([1] * (value.ndim - 1)))
+            repeated = value.unsqueeze(1).expand_as(hist)
+            shifted = torch.cat([hist[:, 1:], value.unsqueeze(1)], dim=1)
+            fresh = self.fresh.view(-1, *([1] * (hist.ndim - 1)))
+            self.history[key] = torch.where(fresh, repeated, shifted)
+        self.fresh.zero_()
+
+    def act(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Record this step's observation and return the action to execute now.
+
+        Args:
+            obs: ``{"point_cloud": (E, Np, C), "joint_pos": (E, Dq)}`` (+ optional ``"point_mask"`` (E, Np)).
+
+        Returns:
+            Tensor of shape (E, Da), env units.
+        """
+        self._push(obs)
+        need = self.cursor >= self.cfg.act_steps
+        env_ids = need.nonzero().squeeze(-1)
+        if env_ids.numel() > 0:
+            all_envs = env_ids.numel() == self.num_envs
+            sub_obs = self.history if all_envs else {k: v[env_ids] for k, v in self.history.items()}
+            chunk = self.policy.predict_chunk(sub_obs, sampler=self.sampler, generator=self.generator,
+                                              deterministic=self.deterministic).to(self.device)
+            if all_envs:
+                self.chunk.copy_(chunk)
+            else:
+                self.chunk[env_ids] = chunk
+            self.cursor[env_ids] = 0
+            self.num_predict_calls += 1
+            self.num_planned_chunks += env_ids.numel()
+        action = self.chunk[torch.arange(self.num_envs, device=self.device), self.cursor]
+        self.cursor += 1
+        return action
+
+    __call__ = act
+
+    def reset(self, env_ids: Sequence[int] | torch.Tensor | None = None) -> None:
+        """Forget history and pending chunk of ``env_ids`` (all envs when None); they re-plan on their next step."""
+        if env_ids is None:
+            self.fresh.fill_(True)
+            self.cursor.fill_(self.cfg.act_steps)
+            return
+        ids = torch.as_tensor(env_ids, dtype=torch.long, device=self.device).reshape(-1)
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.num_envs):
+            raise ValueError(f"env_ids must lie in [0, {self.num_envs}), got {ids.tolist()}")
+        self.fresh[ids] = True
+        self.cursor[ids] = self.cfg.act_steps
