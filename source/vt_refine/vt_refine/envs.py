@@ -72,6 +72,9 @@ def make_env(
     cfg = make_env_cfg(task, num_envs=num_envs, device=device, seed=seed, overrides=overrides)
     if cfg_hook is not None:
         cfg_hook(cfg)
+        from isaaclab_tasks.utils.hydra import resolve_presets
+
+        resolve_presets(cfg)  # the hook may have put new preset nodes (e.g. part spawns) in the tree
     from isaaclab.envs import ManagerBasedRLEnv
 
     return ManagerBasedRLEnv(cfg=cfg)

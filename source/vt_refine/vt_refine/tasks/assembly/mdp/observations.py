@@ -11,7 +11,7 @@ from isaaclab.managers import SceneEntityCfg
 if TYPE_CHECKING:
     from isaaclab.envs import ManagerBasedRLEnv
 
-__all__ = ["part_pose_env"]
+__all__ = ["part_pose_env", "tactile_image", "tactile_points"]
 
 
 def part_pose_env(env: ManagerBasedRLEnv, asset_cfg: SceneEntityCfg = SceneEntityCfg("plug")) -> torch.Tensor:
@@ -26,3 +26,24 @@ def part_pose_env(env: ManagerBasedRLEnv, asset_cfg: SceneEntityCfg = SceneEntit
     quat = data.root_quat_w.torch
     quat = torch.where(quat[:, 3:4] < 0, -quat, quat)
     return torch.cat([pos, quat], dim=-1)
+
+
+def tactile_image(
+    env: ManagerBasedRLEnv, sensor_cfg: SceneEntityCfg = SceneEntityCfg("tactile"), normalized: bool = True
+) -> torch.Tensor:
+    """The four pads' readings as images: the paper's normalised reading, or the raw force [N].
+
+    Returns:
+        Tensor of shape (num_envs, 4, 12, 32).
+    """
+    data = env.scene.sensors[sensor_cfg.name].data
+    return data.normalized if normalized else data.force
+
+
+def tactile_points(env: ManagerBasedRLEnv, sensor_cfg: SceneEntityCfg = SceneEntityCfg("tactile")) -> torch.Tensor:
+    """Tactile points (x, y, z, normalised reading) in the sensor's output (camera) frame.
+
+    Returns:
+        Tensor of shape (num_envs, 1536, 4).
+    """
+    return env.scene.sensors[sensor_cfg.name].data.tactile_points

@@ -1,0 +1,346 @@
+"""A scripted bimanual expert for the assembly tasks, batched over envs.
+
+The left arm grasps the socket and the right arm the plug (both from the side, fingers horizontal),
+both lift, the plug is brought above the socket in the air, aligned with the socket's axis, inserted
+(with a small circular search when contact stalls it) and released. Joint-position targets come from
+the twin's batched IK; the expert reads privileged state (part poses) the way a teleoperator sees it.
+
+Legend: E envs; poses are (E, 4, 4) homogeneous matrices in the env frame (table top at z = 0).
+Phases run on a per-env step counter, with per-env randomised durations and waypoints so that demos
+differ the way human ones do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from vt_refine.assets.aloha import ALOHA_JOINT_NAMES, FINGER_STROKE
+from vt_refine.assets.kinematics import ArmKinematics, frame_from_axes
+from vt_refine.assets.parts import AssemblyGeometry
+
+PHASES = ("pregrasp", "approach", "close", "lift", "align", "insert", "release", "retreat")
+
+
+@dataclass
+class ScriptedExpertCfg:
+    """Hyper-parameters of the scripted expert (durations in control steps at 15 Hz)."""
+
+    durations: dict[str, int] = field(default_factory=lambda: {
+        "pregrasp": 22, "approach": 16, "close": 10, "lift": 24, "align": 26, "insert": 60, "release": 8, "retreat": 8,
+    })
+    duration_jitter: float = 0.15
+    """Relative +- jitter of each phase duration (uniform, per env)."""
+    pregrasp_backoff: float = 0.085
+    """Distance [m] behind the grasp point along the approach axis before closing in."""
+    approach_pitch_deg: float = 15.0
+    """The fingers point this far below horizontal when grasping, so the wrist and gripper body stay
+    clear of the table while the finger tips reach low [deg]."""
+    grasp_point_ahead: float = 0.015
+    """The grasp point (the part's grasp site) sits this far ahead of the pad centres, towards the tips [m]."""
+    squeeze: float = 0.0125
+    """Finger target inside the object surface [m]: with 400 N/m PD this saturates the 5 N effort limit."""
+    carry_socket_pos: tuple[float, float, float] = (0.0, -0.06, 0.11)
+    """Where the left grasp frame holds the socket in the air (env frame) [m]."""
+    carry_noise: float = 0.01
+    """Uniform +- noise on carry positions [m]."""
+    lift_height: float = 0.12
+    """Height the right arm lifts the plug by before aligning [m]."""
+    preinsert_gap: float = 0.015
+    """Gap between the plug's bottom and the socket's top before inserting [m]."""
+    insert_speed: float = 0.0012
+    """Descent per control step during insertion [m] (about 18 mm/s)."""
+    insert_overshoot: float = 0.003
+    """The descent target goes this far past the assembled depth [m] so contact keeps pushing."""
+    search_radius: float = 0.0015
+    """Radius of the circular search when insertion stalls [m]."""
+    search_period: int = 12
+    """Steps per search circle."""
+    stall_steps: int = 8
+    """Steps without progress (plug above the descent target by > 2 mm) before searching."""
+    waypoint_noise: float = 0.002
+    """Uniform +- noise on grasp positions [m]."""
+    ik_iterations: int = 12
+
+
+class ScriptedAssemblyExpert:
+    """Batched scripted expert. Call :meth:`reset` after the env resets, then :meth:`act` every step."""
+
+    def __init__(self, env, geometry: AssemblyGeometry, cfg: ScriptedExpertCfg | None = None, seed: int = 0):
+        self.env = env
+        self.cfg = cfg or ScriptedExpertCfg()
+        self.geometry = geometry
+        self.device = env.device
+        self.num_envs = env.num_envs
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        robot = env.scene["robot"]
+        self._robot = robot
+        self._joint_ids = torch.tensor([robot.joint_names.index(n) for n in ALOHA_JOINT_NAMES], device=self.device)
+        limits = robot.data.joint_pos_limits.torch[0, self._joint_ids]
+        self._lo, self._hi = limits[:, 0].to(torch.float64), limits[:, 1].to(torch.float64)
+        self.left = ArmKinematics("left", self.device)
+        self.right = ArmKinematics("right", self.device)
+        e = self.num_envs
+        self.step_count = torch.zeros(e, dtype=torch.long, device=self.device)
+        self.boundaries = torch.zeros(e, len(PHASES), dtype=torch.long, device=self.device)
+        self.q_cmd = torch.zeros(e, 16, dtype=torch.float64, device=self.device)
+        self.waypoints: dict[str, torch.Tensor] = {}
+        self._plug_in_grasp = torch.eye(4, dtype=torch.float64, device=self.device).repeat(e, 1, 1)
+        self._best_height = torch.zeros(e, dtype=torch.float64, device=self.device)
+        self._stalled = torch.zeros(e, dtype=torch.long, device=self.device)
+        self._search_phase = torch.zeros(e, dtype=torch.float64, device=self.device)
+        self._insert_start_z = torch.zeros(e, dtype=torch.float64, device=self.device)
+
+    # ------------------------------------------------------------------ state
+    def _part_pose(self, name: str) -> torch.Tensor:
+        data = self.env.scene[name].data
+        pos = (data.root_pos_w.torch - self.env.scene.env_origins).to(torch.float64)
+        quat = data.root_quat_w.torch.to(torch.float64)
+        return _pose_from_pos_quat(pos, quat)
+
+    def _joint_pos(self) -> torch.Tensor:
+        return self._robot.data.joint_pos.torch[:, self._joint_ids].to(torch.float64)
+
+    def _uniform(self, *shape: int, low: float = -1.0, high: float = 1.0) -> torch.Tensor:
+        u = torch.rand(*shape, generator=self.generator, dtype=torch.float64)
+        return (low + (high - low) * u).to(self.device)
+
+    @property
+    def phase(self) -> torch.Tensor:
+        """Index into :data:`PHASES` of each env's current phase; len(PHASES) when done. (E,)"""
+        return (self.step_count[:, None] >= self.boundaries).sum(dim=1)
+
+    @property
+    def done(self) -> torch.Tensor:
+        """Whether each env's script has finished. Bool tensor of shape (E,)."""
+        return self.phase >= len(PHASES)
+
+    # ------------------------------------------------------------------ planning
+    def reset(self, env_ids: torch.Tensor | None = None) -> None:
+        """Plan the grasps of the given envs from the current part poses (call after env reset)."""
+        if env_ids is None:
+            env_ids = torch.arange(self.num_envs, device=self.device)
+        n = len(env_ids)
+        if n == 0:
+            return
+        cfg = self.cfg
+        jitter = 1.0 + cfg.duration_jitter * self._uniform(n, len(PHASES))
+        base = torch.tensor([cfg.durations[p] for p in PHASES], dtype=torch.float64, device=self.device)
+        self.boundaries[env_ids] = torch.cumsum(torch.round(base * jitter).long().clamp(min=1), dim=1)
+        self.step_count[env_ids] = 0
+        q = self._joint_pos()[env_ids]
+        self.q_cmd[env_ids] = q
+
+        socket = self._part_pose("socket")[env_ids]
+        plug = self._part_pose("plug")[env_ids]
+        sock_grasp = self._grasp_pose(socket, self.geometry.socket_grasp, approach_dir=(0.0, 1.0, 0.0), n=n)
+        plug_grasp = self._grasp_pose(plug, self.geometry.plug_grasp, approach_dir=(0.0, -1.0, 0.0), n=n)
+        home_l = self.left.forward(q[:, 0:6])
+        home_r = self.right.forward(q[:, 8:14])
+
+        wp = self.waypoints
+        for key in ("home_l", "home_r", "pre_l", "pre_r", "grasp_l", "grasp_r", "carry_l", "carry_r"):
+            if key not in wp:
+                wp[key] = torch.eye(4, dtype=torch.float64, device=self.device).repeat(self.num_envs, 1, 1)
+        wp["home_l"][env_ids], wp["home_r"][env_ids] = home_l, home_r
+        wp["grasp_l"][env_ids], wp["grasp_r"][env_ids] = sock_grasp, plug_grasp
+        wp["pre_l"][env_ids] = _translate_local(sock_grasp, (-cfg.pregrasp_backoff, 0.0, 0.0))
+        wp["pre_r"][env_ids] = _translate_local(plug_grasp, (-cfg.pregrasp_backoff, 0.0, 0.0))
+        carry_l = sock_grasp.clone()
+        carry_l[:, :3, 3] = torch.tensor(cfg.carry_socket_pos, dtype=torch.float64, device=self.device)
+        carry_l[:, :3, 3] += cfg.carry_noise * self._uniform(n, 3)
+        wp["carry_l"][env_ids] = carry_l
+        carry_r = plug_grasp.clone()
+        carry_r[:, 2, 3] += cfg.lift_height
+        carry_r[:, 1, 3] = 0.5 * (carry_r[:, 1, 3] + carry_l[:, 1, 3]) + 0.05
+        wp["carry_r"][env_ids] = carry_r
+        # nominal hand-to-plug transform, refined from measurements once grasped
+        self._plug_in_grasp[env_ids] = torch.linalg.inv(plug_grasp) @ plug
+        self._best_height[env_ids] = 1e9
+        self._stalled[env_ids] = 0
+        self._search_phase[env_ids] = 2 * math.pi * self._uniform(n, low=0.0, high=1.0)
+
+    def _grasp_pose(self, part: torch.Tensor, site, approach_dir, n: int) -> torch.Tensor:
+        """Grasp-frame pose for a part lying on the table: fingers horizontal, closing along the site's
+        axis (or the symmetric equivalent best suited to the arm), pads clear of the table."""
+        order = max(int(getattr(site, "symmetry_order", 1)), 1)
+        axis_local = torch.tensor(site.closing_axis, dtype=torch.float64, device=self.device)
+        approach = torch.tensor(approach_dir, dtype=torch.float64, device=self.device).expand(n, 3)
+        best, best_score = None, None
+        for k in range(order):  # a handful of symmetric alternatives, not a per-env loop
+            angle = 2 * math.pi * k / order
+            rot = _rot_z(torch.full((n,), angle, dtype=torch.float64, device=self.device))
+            closing = (part[:, :3, :3] @ rot @ axis_local[None, :, None])[..., 0]
+            closing[:, 2] = 0.0
+            closing = torch.nn.functional.normalize(closing, dim=-1)
+            score = -(closing * approach).sum(-1).abs()  # want the closing axis across the approach
+            if best is None:
+                best, best_score = closing, score
+            else:
+                better = score > best_score
+                best = torch.where(better[:, None], closing, best)
+                best_score = torch.where(better, score, best_score)
+        closing = best
+        up = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64, device=self.device).expand(n, 3)
+        horizontal = torch.cross(closing, up, dim=-1)  # perpendicular to the closing axis
+        flip = (horizontal * approach).sum(-1) < 0
+        horizontal = torch.where(flip[:, None], -horizontal, horizontal)
+        pitch = math.radians(self.cfg.approach_pitch_deg)
+        x_axis = math.cos(pitch) * horizontal - math.sin(pitch) * up
+        y_axis = torch.cross(up, horizontal, dim=-1)  # the closing axis, oriented so z points up-ish
+        center = torch.tensor(site.center, dtype=torch.float64, device=self.device)
+        pos = (part[:, :3, :3] @ center[None, :, None])[..., 0] + part[:, :3, 3]
+        pos = pos + self.cfg.waypoint_noise * self._uniform(n, 3) * torch.tensor([1.0, 1.0, 0.3], device=self.device)
+        # the IK tool frame is the pad-centre midpoint, a little behind the grasp point
+        return _translate_local(frame_from_axes(pos, x_axis, y_axis), (-self.cfg.grasp_point_ahead, 0.0, 0.0))
+
+    # ------------------------------------------------------------------ acting
+    def act(self) -> torch.Tensor:
+        """Actions for this step. Tensor of shape (E, 16) in [-1, 1] (the task's action space)."""
+        cfg = self.cfg
+        q = self._joint_pos()
+        phase = self.phase
+        t = self.step_count
+        starts = torch.cat([torch.zeros_like(self.boundaries[:, :1]), self.boundaries[:, :-1]], dim=1)
+        idx = phase.clamp(max=len(PHASES) - 1)
+        p0, p1 = starts.gather(1, idx[:, None])[:, 0], self.boundaries.gather(1, idx[:, None])[:, 0]
+        s = _smoothstep(((t - p0).double() / (p1 - p0).clamp(min=1).double()).clamp(0.0, 1.0))
+        wp = self.waypoints
+
+        ph = {name: phase == i for i, name in enumerate(PHASES)}
+        done = phase >= len(PHASES)
+
+        # ---- left arm: home -> pregrasp -> grasp -> (close) -> carry, then hold
+        target_l = wp["carry_l"].clone()
+        target_l = torch.where(ph["pregrasp"][:, None, None], _interp_pose(wp["home_l"], wp["pre_l"], s), target_l)
+        target_l = torch.where(ph["approach"][:, None, None], _interp_pose(wp["pre_l"], wp["grasp_l"], s), target_l)
+        target_l = torch.where(ph["close"][:, None, None], wp["grasp_l"], target_l)
+        target_l = torch.where(ph["lift"][:, None, None], _interp_pose(wp["grasp_l"], wp["carry_l"], s), target_l)
+
+        # ---- right arm: same until lift; then closed-loop alignment / insertion on the socket's pose
+        target_r = wp["carry_r"].clone()
+        target_r = torch.where(ph["pregrasp"][:, None, None], _interp_pose(wp["home_r"], wp["pre_r"], s), target_r)
+        target_r = torch.where(ph["approach"][:, None, None], _interp_pose(wp["pre_r"], wp["grasp_r"], s), target_r)
+        target_r = torch.where(ph["close"][:, None, None], wp["grasp_r"], target_r)
+        target_r = torch.where(ph["lift"][:, None, None], _interp_pose(wp["grasp_r"], wp["carry_r"], s), target_r)
+
+        in_loop = ph["align"] | ph["insert"] | ph["release"] | ph["retreat"] | done
+        if in_loop.any():
+            target_r = torch.where(in_loop[:, None, None], self._closed_loop_target(q, ph, s, done), target_r)
+
+        q_l, _ = self.left.inverse(target_l, q[:, 0:6], iterations=cfg.ik_iterations)
+        q_r, _ = self.right.inverse(target_r, q[:, 8:14], iterations=cfg.ik_iterations)
+
+        # ---- fingers: open until the close phase, then squeeze; the right hand opens on release
+        open_q = FINGER_STROKE
+        close_l = max(0.5 * self.geometry.socket_grasp.width - cfg.squeeze, 0.0)
+        close_r = max(0.5 * self.geometry.plug_grasp.width - cfg.squeeze, 0.0)
+        before_close = ph["pregrasp"] | ph["approach"]
+        f_l = torch.where(before_close, torch.full_like(s, open_q), torch.full_like(s, close_l))
+        f_l = torch.where(ph["close"], open_q + (close_l - open_q) * s, f_l)
+        f_r = torch.where(before_close, torch.full_like(s, open_q), torch.full_like(s, close_r))
+        f_r = torch.where(ph["close"], open_q + (close_r - open_q) * s, f_r)
+        f_r = torch.where(ph["release"], close_r + (open_q - close_r) * s, f_r)
+        f_r = torch.where(ph["retreat"] | done, torch.full_like(s, open_q), f_r)
+
+        q_cmd = torch.cat([q_l, f_l[:, None], -f_l[:, None], q_r, f_r[:, None], -f_r[:, None]], dim=1)
+        self.q_cmd = q_cmd
+        self.step_count += 1
+        return (2.0 * (q_cmd - self._lo) / (self._hi - self._lo) - 1.0).clamp(-1.0, 1.0).to(torch.float32)
+
+    def _closed_loop_target(self, q, ph, s, done) -> torch.Tensor:
+        """Right grasp-frame target that puts the plug on the socket's axis at the planned height."""
+        cfg, geo = self.cfg, self.geometry
+        socket = self._part_pose("socket")
+        plug = self._part_pose("plug")
+        grasp_r = self.right.forward(q[:, 8:14])
+        # measure how the plug sits in the hand while it is held (it may have slipped during the lift)
+        holding = ph["align"] | ph["insert"]
+        measured = torch.linalg.inv(grasp_r) @ plug
+        self._plug_in_grasp = torch.where(holding[:, None, None], measured, self._plug_in_grasp)
+
+        rel = torch.linalg.inv(socket) @ plug  # plug in socket frame
+        height = rel[:, 2, 3]
+        z_pre = geo.assembled_plug_z + geo.insertion_depth + cfg.preinsert_gap
+        z_goal = geo.assembled_plug_z - cfg.insert_overshoot
+        insert_start = self.boundaries[:, PHASES.index("insert") - 1]
+        steps_in = (self.step_count - insert_start).clamp(min=0).double()
+        z_des = torch.where(ph["align"], torch.full_like(height, z_pre), (z_pre - cfg.insert_speed * steps_in).clamp(min=z_goal))
+        z_des = torch.where(ph["release"] | ph["retreat"] | done, torch.full_like(height, z_goal), z_des)
+
+        # circular search while insertion stalls above the descent target
+        stalled = ph["insert"] & (height > z_des + 0.002) & (height > self._best_height - 2e-4)
+        self._stalled = torch.where(stalled, self._stalled + 1, torch.zeros_like(self._stalled))
+        self._best_height = torch.where(ph["insert"], torch.minimum(self._best_height, height), self._best_height)
+        searching = self._stalled > cfg.stall_steps
+        angle = self._search_phase + 2 * math.pi * self.step_count.double() / cfg.search_period
+        offset = torch.stack([torch.cos(angle), torch.sin(angle)], -1) * cfg.search_radius * searching[:, None]
+
+        goal = torch.eye(4, dtype=torch.float64, device=self.device).repeat(self.num_envs, 1, 1)
+        goal[:, 2, 3] = z_des
+        goal[:, :2, 3] = offset
+        # keep the plug's yaw about the socket axis where the fit is symmetric, else align it exactly
+        goal[:, :3, :3] = _yaw_aligned(rel[:, :3, :3], int(getattr(geo, "yaw_symmetry", 1)))
+        plug_goal = socket @ goal
+        target = plug_goal @ torch.linalg.inv(self._plug_in_grasp)
+        # after release, back the open hand away along its approach axis
+        backoff = torch.zeros(self.num_envs, 3, dtype=torch.float64, device=self.device)
+        backoff[:, 0] = -0.06 * s
+        retreat = _translate_local(target, backoff)
+        return torch.where((ph["retreat"] | done)[:, None, None], retreat, target)
+
+
+# ---------------------------------------------------------------------- pose helpers
+
+
+def _pose_from_pos_quat(pos: torch.Tensor, quat_xyzw: torch.Tensor) -> torch.Tensor:
+    x, y, z, w = quat_xyzw.unbind(-1)
+    rot = torch.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+    ], -1).reshape(*pos.shape[:-1], 3, 3)
+    pose = torch.zeros(*pos.shape[:-1], 4, 4, dtype=pos.dtype, device=pos.device)
+    pose[..., :3, :3], pose[..., :3, 3], pose[..., 3, 3] = rot, pos, 1.0
+    return pose
+
+
+def _rot_z(angle: torch.Tensor) -> torch.Tensor:
+    c, s = torch.cos(angle), torch.sin(angle)
+    zero, one = torch.zeros_like(angle), torch.ones_like(angle)
+    return torch.stack([c, -s, zero, s, c, zero, zero, zero, one], -1).reshape(*angle.shape, 3, 3)
+
+
+def _translate_local(pose: torch.Tensor, offset) -> torch.Tensor:
+    out = pose.clone()
+    off = torch.as_tensor(offset, dtype=pose.dtype, device=pose.device)
+    out[..., :3, 3] = pose[..., :3, 3] + (pose[..., :3, :3] @ off[..., None])[..., 0]
+    return out
+
+
+def _smoothstep(s: torch.Tensor) -> torch.Tensor:
+    return s * s * (3.0 - 2.0 * s)
+
+
+def _interp_pose(a: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Pose interpolation: linear in position, geodesic in rotation. ``s`` of shape (E,)."""
+    from .rotations import slerp_matrix
+
+    out = a.clone()
+    out[:, :3, 3] = a[:, :3, 3] + (b[:, :3, 3] - a[:, :3, 3]) * s[:, None]
+    out[:, :3, :3] = slerp_matrix(a[:, :3, :3], b[:, :3, :3], s)
+    return out
+
+
+def _yaw_aligned(rel_rot: torch.Tensor, symmetry: int) -> torch.Tensor:
+    """Goal rotation of the plug in the socket frame: upright, yaw snapped to the nearest symmetric
+    equivalent (symmetry 0 = any yaw: keep the current one)."""
+    yaw = torch.atan2(rel_rot[:, 1, 0], rel_rot[:, 0, 0])
+    if symmetry == 0:
+        goal_yaw = yaw
+    else:
+        step = 2 * math.pi / symmetry
+        goal_yaw = torch.round(yaw / step) * step
+    return _rot_z(goal_yaw)
