@@ -19,6 +19,13 @@ Frame convention (plug and socket alike):
     * In the assembled pose of a procedural pair every gap, radial and axial, equals ``clearance``
       (the plug hovers ``clearance`` above its hard stop, so the fit is contact-free; a plug resting on
       its stop sits ``clearance`` lower, i.e. slightly "past" assembled).
+
+Grasp convention (see :class:`GripperEnvelope`): the scripted expert grasps each part standing upright on
+the table from the side, fingers pitched 15 deg down, pads closing horizontally. Procedural grasp sites
+keep the pads off the table, touch the part where its width is the recorded one, and keep each hand clear
+of the other hand and of the other part in the assembled pose: the plug of an "over" pair (nut, bayonet
+sleeve, collar) comes to rest on a shoulder of the socket above the left hand's fingers, and the plug of
+an "into" pair (peg, connector) is held high enough for the right hand's pads to stay above the socket.
 """
 
 from __future__ import annotations
@@ -51,6 +58,9 @@ DEFAULT_DENSITY = 1050.0
 
 GRIPPER_MAX_OBJECT_WIDTH = 0.080
 """Widest object the ALOHA gripper closes on [m] (pads open to about 84 mm)."""
+
+ROUND_GRASP_SYMMETRY = 8
+"""``GraspSite.symmetry_order`` of a round section: any closing axis works; 8 gives the expert enough choices."""
 
 ROUND_SECTIONS = 96
 """Facets per full turn of round features. A multiple of 4 (and of 6) so that round boxes are exact in
@@ -134,6 +144,31 @@ def get_assembly_spec(key: str | AssemblySpec) -> AssemblySpec:
 
 
 # ---------------------------------------------------------------------------------------------------
+# The space the expert's fingers take around a grasp point
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GripperEnvelope:
+    """Reach of the pitched ALOHA fingers around a grasp point, which procedural grasp sites respect [m].
+
+    The expert approaches horizontally with the gripper pitched 15 deg down; each FlexiTac pad is 66.65 mm
+    long, 26 mm tall and 3 mm thick, on an 8 mm finger, and the grasp point lies between the pads 15 mm
+    ahead of their centres. Heights below are measured from the grasp point.
+    """
+
+    pad_reach_below: float = 17.5 * MM  # lowest pad corner: 13 cos 15 + 18.3 sin 15 = 17.3 mm, rounded up
+    finger_rise_behind: float = 21.0 * MM  # highest finger point within 30 mm behind the grasp point
+    min_center_z: float = 21.0 * MM  # lowest grasp centre on a standing part: 17.3 mm pad reach + 3 mm off the table
+    hand_gap: float = 2.0 * MM  # margin kept between a hand and the other part
+    max_width: float = 75.0 * MM  # widest section the pads should close on (the stroke ends at 80 mm)
+
+
+GRIPPER_ENVELOPE = GripperEnvelope()
+"""The envelope the procedural grasp sites are designed for."""
+
+
+# ---------------------------------------------------------------------------------------------------
 # Geometry containers
 # ---------------------------------------------------------------------------------------------------
 
@@ -149,7 +184,11 @@ class GraspSite:
     width: float
     """Object width across the fingers at the site [m]; below ``GRIPPER_MAX_OBJECT_WIDTH``."""
     height_range: tuple[float, float]
-    """z interval of the part that the pads may cover [m]."""
+    """z interval of the part that the pads and fingers may cover [m]; the part is ``width`` wide over it."""
+    symmetry_order: int
+    """Number of equivalent closing axes under rotation about the part's z axis (2: only this axis, e.g. a
+    box with unequal sides; 4: a square section; 6: a hex across flats; ``ROUND_GRASP_SYMMETRY``: round).
+    The expert may close along ``closing_axis`` turned by any multiple of 360 deg / ``symmetry_order``."""
 
     def __post_init__(self):
         axis = np.asarray(self.closing_axis, dtype=float)
@@ -167,6 +206,8 @@ class GraspSite:
             raise ValueError(
                 f"GraspSite.center z={self.center[2]:.4f} m lies outside height_range {self.height_range}."
             )
+        if isinstance(self.symmetry_order, bool) or not isinstance(self.symmetry_order, int) or self.symmetry_order < 1:
+            raise ValueError(f"GraspSite.symmetry_order must be an int >= 1, got {self.symmetry_order!r}.")
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,6 +235,13 @@ class AssemblyGeometry:
     """Plug mass from volume x density [kg]."""
     socket_mass: float
     """Socket mass from volume x density [kg]."""
+    yaw_symmetry: int
+    """Yaw symmetry of the fit about the insertion axis: 0 = any plug yaw fits (round peg, nut or collar on
+    a round shaft); n >= 1 = only yaws that are multiples of 360 deg / n fit (2: two-pin bayonet; 1: keyed)."""
+
+    def __post_init__(self):
+        if isinstance(self.yaw_symmetry, bool) or not isinstance(self.yaw_symmetry, int) or self.yaw_symmetry < 0:
+            raise ValueError(f"AssemblyGeometry.yaw_symmetry must be an int >= 0, got {self.yaw_symmetry!r}.")
 
     def assembled_plug_transform(self) -> np.ndarray:
         """Pose of the plug frame in the socket frame when assembled: array of shape (4, 4)."""
@@ -214,24 +262,27 @@ class PegInHoleDesign:
     hole_floor: float = 8.0 * MM  # block material below the hole
     tip_chamfer: float = 1.5 * MM  # 45 deg lead-in on the peg tip
     block_corner_radius: float = 4.0 * MM
-    plug_grasp_band: tuple[float, float] = (30.0 * MM, 73.0 * MM)  # plug z band the pads may cover
+    plug_grasp_z: float = 57.0 * MM  # assembled, 44.5 mm above the left grasp: the fingers (21 up, 20 down) keep apart
+    socket_grasp_z: float = 21.5 * MM  # low on the block, pads 4 mm off the table
 
 
 @dataclass(frozen=True)
 class NutAndBoltDesign:
-    """Internal dimensions of 00581: hex nut over a bolt standing on its hex head [m]."""
+    """Internal dimensions of 00581: hex nut over a shoulder bolt (tall hex body, round stud) [m]."""
 
-    shaft_radius: float = 13.0 * MM
-    head_height: float = 16.0 * MM
+    shaft_radius: float = 13.0 * MM  # the stud the nut slides over
+    body_height: float = 45.0 * MM  # hex body: the left hand's grip; its top is the shoulder the nut rests on
     shaft_chamfer: float = 2.0 * MM
     bore_chamfer: float = 1.5 * MM  # lead-in at the nut's lower bore edge
+    plug_grasp_z: float = 21.5 * MM  # the 23.4 mm nut is barely taller than the lowest allowed grasp
+    socket_grasp_z: float = 21.5 * MM  # fingers rise to 42.5 mm, below the nut resting at 45 mm + clearance
 
 
 @dataclass(frozen=True)
 class BayonetDesign:
     """Internal dimensions of 00446: a capped sleeve with two inner pins over a slotted post [m]."""
 
-    flange_height: float = 20.0 * MM  # socket base disc, full socket width
+    collar_height: float = 45.0 * MM  # lower post collar, full socket width: left hand's grip and sleeve seat
     post_radius: float = 18.0 * MM
     post_chamfer: float = 1.5 * MM
     slot_depth: float = 3.0 * MM  # radial depth of the L-slot into the post wall
@@ -239,15 +290,16 @@ class BayonetDesign:
     turn_height: float = 10.0 * MM  # axial height of the circumferential (locking) turn
     turn_angle_deg: float = 30.0  # how far the turn runs round the post [deg]
     pin_height_above_rim: float = 6.0 * MM  # pin bottom above the sleeve's open end
-    bore_depth: float = 90.0 * MM  # sleeve cavity depth; the rest of the 105 mm is the cap
-    plug_grasp_band: tuple[float, float] = (65.0 * MM, 103.0 * MM)
+    bore_depth: float = 50.0 * MM  # sleeve cavity: the 45.8 mm post above the collar plus headroom; the rest is cap
+    plug_grasp_z: float = 80.0 * MM  # upper sleeve, as before the collar was raised
+    socket_grasp_z: float = 21.5 * MM  # fingers rise to 42.5 mm, below the sleeve resting at 45 mm + clearance
 
 
 @dataclass(frozen=True)
 class MechanicalConnectorDesign:
     """Internal dimensions of 00081: a square grip with a keyed round insert, and a keyed cavity [m]."""
 
-    insert_length: float = 16.0 * MM
+    insert_length: float = 14.0 * MM  # short insert, tall grip: pads held above the housing still touch the grip
     insert_radius: float = 11.0 * MM
     key_width: float = 6.0 * MM  # key tab along +y of the insert
     key_reach: float = 14.0 * MM  # tab's outer face distance from the axis
@@ -255,21 +307,24 @@ class MechanicalConnectorDesign:
     cavity_extra_depth: float = 3.0 * MM  # cavity floor below the insert tip when assembled
     grip_corner_radius: float = 3.0 * MM
     housing_corner_radius: float = 4.0 * MM
-    socket_grasp_band: tuple[float, float] = (0.0, 45.0 * MM)
+    plug_grasp_z: float = 35.0 * MM  # pads' lowest corner 17.5 mm lower, > 2 mm above the housing when assembled
+    socket_grasp_z: float = 22.5 * MM  # low on the housing
 
 
 @dataclass(frozen=True)
 class ShaftCollarDesign:
-    """Internal dimensions of 00007: a collar with a set-screw boss over a shaft on a disc base [m]."""
+    """Internal dimensions of 00007: a collar with a set-screw boss over a stepped shaft [m]."""
 
-    shaft_radius: float = 12.5 * MM
-    base_height: float = 18.0 * MM
+    shaft_radius: float = 12.5 * MM  # upper shaft, which the collar slides over
+    lower_height: float = 45.0 * MM  # lower shaft step, full socket width: left hand's grip and collar's seat
     shaft_chamfer: float = 2.0 * MM
     bore_chamfer: float = 1.5 * MM
     boss_radius: float = 6.0 * MM  # set-screw boss (cylinder along +x)
     boss_protrusion: float = 0.2 * MM  # boss flat beyond the ring's outer radius
     screw_radius: float = 2.5 * MM
     screw_hole_bottom: float = 17.0 * MM  # radius where the blind set-screw hole ends
+    plug_grasp_z: float = 22.0 * MM  # low on the collar: the pads' middle covers the ring, clear of the boss
+    socket_grasp_z: float = 21.5 * MM  # fingers rise to 42.5 mm, below the collar resting at 45 mm + clearance
 
 
 DEFAULT_DESIGNS: dict[str, object] = {
@@ -410,11 +465,18 @@ class _Built:
     assembled_plug_z: float
     plug_grasp: GraspSite
     socket_grasp: GraspSite
+    yaw_symmetry: int
+    plug_over_socket: bool  # True: the plug slides over the socket (nut, sleeve, collar); False: into it
 
 
-def _grasp(center_z: float, axis: str, width: float, band: tuple[float, float]) -> GraspSite:
+def _grasp(center_z: float, axis: str, width: float, part_top: float, symmetry_order: int) -> GraspSite:
+    """Site on the part's axis; its height range is the part's z span that the pitched pads and fingers cover."""
     closing = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0)}[axis]
-    return GraspSite(center=(0.0, 0.0, center_z), closing_axis=closing, width=width, height_range=band)
+    env = GRIPPER_ENVELOPE
+    band = (max(0.0, center_z - env.pad_reach_below), min(part_top, center_z + env.finger_rise_behind))
+    return GraspSite(
+        center=(0.0, 0.0, center_z), closing_axis=closing, width=width, height_range=band, symmetry_order=symmetry_order
+    )
 
 
 def _build_peg_in_hole(spec: AssemblySpec, design: PegInHoleDesign, clearance: float) -> _Built:
@@ -430,13 +492,17 @@ def _build_peg_in_hole(spec: AssemblySpec, design: PegInHoleDesign, clearance: f
         _extrude(hole, design.hole_floor, block_h + 1.0 * MM),
     )
     assembled_z = design.hole_floor + clearance
-    plug_band = design.plug_grasp_band
+    # the flats cut (dx - dy) / 2 off the round; a wider clearance lets the round peg turn freely in the hole
+    yaw_symmetry = 0 if clearance > (peg_dx - peg_dy) / 2 else 2
     return _Built(
         plug=peg,
         socket=block,
         assembled_plug_z=assembled_z,
-        plug_grasp=_grasp(sum(plug_band) / 2, "y", peg_dy, plug_band),
-        socket_grasp=_grasp(block_h / 2, "x", block_x, (0.0, block_h)),
+        plug_grasp=_grasp(design.plug_grasp_z, "y", peg_dy, peg_h, symmetry_order=2),  # across the flats
+        # 55.0 x 55.2 mm block: its two sides differ by less than the gripper's squeeze, so 4 axes
+        socket_grasp=_grasp(design.socket_grasp_z, "x", block_x, block_h, symmetry_order=4),
+        yaw_symmetry=yaw_symmetry,
+        plug_over_socket=False,
     )
 
 
@@ -457,43 +523,45 @@ def _build_nut_and_bolt(spec: AssemblySpec, design: NutAndBoltDesign, clearance:
         _extrude(sg.Polygon(_hexagon(nut_x, nut_y), [_circle(bore_r)]), 0.0, nut_h),
         _bore_chamfer_cutter(bore_r, design.bore_chamfer),
     )
-    r, ch = design.shaft_radius, design.shaft_chamfer
-    shaft = _revolve(
-        [(0.0, design.head_height / 2), (r, design.head_height / 2), (r, bolt_h - ch), (r - ch, bolt_h), (0.0, bolt_h)]
-    )
-    bolt = _union(_extrude(sg.Polygon(_hexagon(head_x, head_y)), 0.0, design.head_height), shaft)
+    r, ch, body_h = design.shaft_radius, design.shaft_chamfer, design.body_height
+    shaft = _revolve([(0.0, body_h / 2), (r, body_h / 2), (r, bolt_h - ch), (r - ch, bolt_h), (0.0, bolt_h)])
+    bolt = _union(_extrude(sg.Polygon(_hexagon(head_x, head_y)), 0.0, body_h), shaft)
     return _Built(
         plug=nut,
         socket=bolt,
-        assembled_plug_z=design.head_height + clearance,
-        plug_grasp=_grasp(nut_h / 2, "y", nut_y, (0.0, nut_h)),
-        socket_grasp=_grasp(design.head_height / 2, "y", head_y, (0.0, design.head_height)),
+        assembled_plug_z=body_h + clearance,  # the nut rests on the hex body's top face
+        plug_grasp=_grasp(design.plug_grasp_z, "y", nut_y, nut_h, symmetry_order=6),  # hex across flats
+        socket_grasp=_grasp(design.socket_grasp_z, "y", head_y, body_h, symmetry_order=6),
+        yaw_symmetry=0,  # a round stud in a round bore
+        plug_over_socket=True,
     )
 
 
 def _build_bayonet(spec: AssemblySpec, design: BayonetDesign, clearance: float) -> _Built:
     sleeve_d = (spec.plug_bbox[0] + spec.plug_bbox[1]) / 2  # round sleeve: 52.3 x 52.2 mm -> 52.25 mm
     sleeve_h = spec.plug_bbox[2]
-    flange_d = (spec.socket_bbox[0] + spec.socket_bbox[1]) / 2
+    collar_d = (spec.socket_bbox[0] + spec.socket_bbox[1]) / 2
     post_h = spec.socket_bbox[2]
     d = design
     if d.slot_width <= 2 * clearance or d.turn_height <= 2 * clearance:
         raise AssemblySpecError(f"clearance={clearance} m leaves no bayonet pin; use clearance < {d.slot_width / 2} m.")
+    if d.bore_depth <= post_h - d.collar_height:
+        raise AssemblySpecError("BayonetDesign.bore_depth must exceed the post's length above the collar.")
 
-    # --- socket: flange + post, with two L-slots (axial channel from the top + a turn at its bottom)
+    # --- socket: lower collar + post, with two L-slots (axial channel from the top + a turn at its bottom)
     r_post, r_slot = d.post_radius, d.post_radius - d.slot_depth
     post = _revolve(
         [
             (0.0, 0.0),
-            (flange_d / 2, 0.0),
-            (flange_d / 2, d.flange_height),
-            (r_post, d.flange_height),
+            (collar_d / 2, 0.0),
+            (collar_d / 2, d.collar_height),
+            (r_post, d.collar_height),
             (r_post, post_h - d.post_chamfer),
             (r_post - d.post_chamfer, post_h),
             (0.0, post_h),
         ]
     )
-    turn_bottom = d.flange_height + d.pin_height_above_rim
+    turn_bottom = d.collar_height + d.pin_height_above_rim
     half_w = d.slot_width / 2
     channel_angle = math.asin(half_w / r_slot)  # half-angle the channel subtends at the slot floor
     cutters = []
@@ -538,13 +606,14 @@ def _build_bayonet(spec: AssemblySpec, design: BayonetDesign, clearance: float) 
             pin.apply_transform(trimesh.transformations.rotation_matrix(math.pi, (0, 0, 1)))
         pins.append(pin)
     plug = _union(sleeve, *pins)
-    band = d.plug_grasp_band
     return _Built(
         plug=plug,
         socket=socket,
-        assembled_plug_z=d.flange_height + clearance,
-        plug_grasp=_grasp(sum(band) / 2, "x", sleeve_d, band),
-        socket_grasp=_grasp(d.flange_height / 2, "x", flange_d, (0.0, d.flange_height)),
+        assembled_plug_z=d.collar_height + clearance,  # the sleeve's rim rests on the collar
+        plug_grasp=_grasp(d.plug_grasp_z, "x", sleeve_d, sleeve_h, symmetry_order=ROUND_GRASP_SYMMETRY),
+        socket_grasp=_grasp(d.socket_grasp_z, "x", collar_d, d.collar_height, symmetry_order=ROUND_GRASP_SYMMETRY),
+        yaw_symmetry=2,  # two pins, 180 deg apart
+        plug_over_socket=True,
     )
 
 
@@ -566,20 +635,23 @@ def _build_mechanical_connector(spec: AssemblySpec, design: MechanicalConnectorD
         _extrude(_rounded_rect(housing_x, housing_y, d.housing_corner_radius), 0.0, housing_h),
         _extrude(insert_section.buffer(clearance, quad_segs=16), cavity_floor, housing_h + 1 * MM),
     )
-    grip_band = (d.insert_length + 1 * MM, plug_h)
+    if d.plug_grasp_z - GRIPPER_ENVELOPE.pad_reach_below < d.insert_length:
+        raise AssemblySpecError("MechanicalConnectorDesign: the plug's pads would reach past the grip onto the insert.")
     return _Built(
         plug=plug,
         socket=socket,
         assembled_plug_z=housing_h - d.insert_length + clearance,  # grip hovers `clearance` above the housing
-        plug_grasp=_grasp(sum(grip_band) / 2, "x", grip_x, grip_band),
-        socket_grasp=_grasp(sum(d.socket_grasp_band) / 2, "x", housing_x, d.socket_grasp_band),
+        plug_grasp=_grasp(d.plug_grasp_z, "x", grip_x, plug_h, symmetry_order=4),  # square grip
+        socket_grasp=_grasp(d.socket_grasp_z, "x", housing_x, housing_h, symmetry_order=4),  # 47.7 x 47.8 mm
+        yaw_symmetry=1,  # one key tab
+        plug_over_socket=False,
     )
 
 
 def _build_shaft_collar(spec: AssemblySpec, design: ShaftCollarDesign, clearance: float) -> _Built:
     ring_d = spec.plug_bbox[1]  # the boss adds to x only
     collar_h = spec.plug_bbox[2]
-    base_d = (spec.socket_bbox[0] + spec.socket_bbox[1]) / 2
+    lower_d = (spec.socket_bbox[0] + spec.socket_bbox[1]) / 2
     shaft_h = spec.socket_bbox[2]
     d = design
     boss_end = spec.plug_bbox[0] - ring_d / 2  # x of the boss flat, so that the box spans 51.1 mm
@@ -601,9 +673,9 @@ def _build_shaft_collar(spec: AssemblySpec, design: ShaftCollarDesign, clearance
     socket = _revolve(
         [
             (0.0, 0.0),
-            (base_d / 2, 0.0),
-            (base_d / 2, d.base_height),
-            (r, d.base_height),
+            (lower_d / 2, 0.0),
+            (lower_d / 2, d.lower_height),
+            (r, d.lower_height),
             (r, shaft_h - ch),
             (r - ch, shaft_h),
             (0.0, shaft_h),
@@ -612,9 +684,12 @@ def _build_shaft_collar(spec: AssemblySpec, design: ShaftCollarDesign, clearance
     return _Built(
         plug=collar,
         socket=socket,
-        assembled_plug_z=d.base_height + clearance,
-        plug_grasp=_grasp(collar_h / 2, "y", ring_d, (0.0, collar_h)),  # close along y: the boss is on +x
-        socket_grasp=_grasp(d.base_height / 2, "x", base_d, (0.0, d.base_height)),
+        assembled_plug_z=d.lower_height + clearance,  # the collar rests on the shaft's step (and overhangs its tip)
+        # close along y, clear of the boss on +x; turned by 90 deg the pads would press on the boss
+        plug_grasp=_grasp(d.plug_grasp_z, "y", ring_d, collar_h, symmetry_order=2),
+        socket_grasp=_grasp(d.socket_grasp_z, "x", lower_d, d.lower_height, symmetry_order=ROUND_GRASP_SYMMETRY),
+        yaw_symmetry=0,  # a round shaft in a round bore
+        plug_over_socket=True,
     )
 
 
@@ -650,6 +725,29 @@ def _mass(mesh: trimesh.Trimesh, density: float, label: str) -> float:
     return float(mesh.convex_hull.volume * density)
 
 
+def _check_grasp_rules(spec: AssemblySpec, built: _Built, socket_height: float) -> None:
+    """Raise if a design breaks the :class:`GripperEnvelope` rules (a design bug, not a user error)."""
+    env = GRIPPER_ENVELOPE
+    problems = []
+    for role, site, mesh in (("plug", built.plug_grasp, built.plug), ("socket", built.socket_grasp, built.socket)):
+        z = site.center[2]
+        if z < env.min_center_z - 1e-9:
+            problems.append(f"{role} grasp at z={z:.4f} m puts the pads within 3 mm of the table")
+        if z - env.pad_reach_below > mesh.bounds[1, 2]:
+            problems.append(f"{role} grasp at z={z:.4f} m leaves the pads above the part")
+        if site.width >= env.max_width:
+            problems.append(f"{role} grasp width {site.width:.4f} m is not below {env.max_width} m")
+    plug_z, socket_z = built.plug_grasp.center[2], built.socket_grasp.center[2]
+    if built.plug_over_socket and built.assembled_plug_z < socket_z + env.finger_rise_behind + env.hand_gap - 1e-9:
+        problems.append("the assembled plug sits on the left hand's fingers (raise the socket's shoulder)")
+    if not built.plug_over_socket and (
+        built.assembled_plug_z + plug_z - env.pad_reach_below < socket_height + env.hand_gap - 1e-9
+    ):
+        problems.append("the right hand's pads reach the socket's top when assembled (grasp the plug higher)")
+    if problems:
+        raise RuntimeError(f"{spec.name}: " + "; ".join(problems) + " (generator bug).")
+
+
 def make_assembly(
     key: str | AssemblySpec, clearance: float = DEFAULT_CLEARANCE, density: float = DEFAULT_DENSITY
 ) -> AssemblyGeometry:
@@ -672,6 +770,7 @@ def make_assembly(
         if not (mesh.is_watertight and mesh.is_winding_consistent and mesh.volume > 0):
             raise RuntimeError(f"{spec.name} {label}: generated mesh is not a closed solid (generator bug).")
     socket_height = float(built.socket.bounds[1, 2])
+    _check_grasp_rules(spec, built, socket_height)
     return AssemblyGeometry(
         spec=spec,
         plug=built.plug,
@@ -684,6 +783,7 @@ def make_assembly(
         socket_grasp=built.socket_grasp,
         plug_mass=_mass(built.plug, density, "plug"),
         socket_mass=_mass(built.socket, density, "socket"),
+        yaw_symmetry=built.yaw_symmetry,
     )
 
 
@@ -804,12 +904,15 @@ def _band_grasp(mesh: trimesh.Trimesh, z_lo: float, z_hi: float, label: str) -> 
             f"{label}: narrowest width {extents[axis]:.4f} m in z band ({z_lo:.4f}, {z_hi:.4f}) m is not below the "
             f"gripper limit {GRIPPER_MAX_OBJECT_WIDTH} m; check unit_scale."
         )
-    center = ((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (z_lo + z_hi) / 2)
+    # mid-band, but high enough that the pitched pads stay off the table (if the band reaches that high)
+    center_z = min(max((z_lo + z_hi) / 2, GRIPPER_ENVELOPE.min_center_z), z_hi)
+    center = ((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, center_z)
     return GraspSite(
         center=tuple(float(v) for v in center),
         closing_axis=closing,
         width=float(extents[axis]),
         height_range=(z_lo, z_hi),
+        symmetry_order=2,  # nothing is known about the shape beyond this axis
     )
 
 
@@ -821,6 +924,7 @@ def load_assembly_from_files(
     clearance: float = DEFAULT_CLEARANCE,
     unit_scale: float = 1.0,
     density: float = DEFAULT_DENSITY,
+    yaw_symmetry: int = 1,
 ) -> AssemblyGeometry:
     """Build an :class:`AssemblyGeometry` from real part meshes (e.g. the AutoMate plug/socket files).
 
@@ -834,6 +938,8 @@ def load_assembly_from_files(
         clearance: the meshes' own radial clearance, recorded as given [m].
         unit_scale: metres per file unit (0.001 for meshes in mm; see :func:`load_part_mesh`).
         density: material density for the masses [kg/m^3].
+        yaw_symmetry: yaw symmetry of the fit (see :attr:`AssemblyGeometry.yaw_symmetry`); the default 1
+            makes the expert align the plug's yaw exactly, which suits any fit.
 
     Warns:
         RuntimeWarning: for a mesh that is not watertight (real meshes may not be), and for a box that
@@ -881,4 +987,5 @@ def load_assembly_from_files(
         socket_grasp=_band_grasp(meshes["socket"], 0.0, 0.4 * socket_height, "socket"),
         plug_mass=_mass(meshes["plug"], density, "plug"),
         socket_mass=_mass(meshes["socket"], density, "socket"),
+        yaw_symmetry=operator.index(yaw_symmetry),  # an int: rejects 1.5, accepts numpy integers
     )
