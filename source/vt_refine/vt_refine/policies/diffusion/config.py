@@ -268,6 +268,8 @@ class DiffusionPolicyCfg(_CfgBase):
     """Da, absolute joint-position targets."""
     sampler: str = "ddpm"
     """Default sampler of ``predict_chunk``: "ddpm" (K steps, paper) or "ddim" (Kd steps)."""
+    normalizer_eps: float = 1e-4
+    """Smallest half-range of the action/joint min-max normalisers (rad or m); narrower dims count as constant."""
     point_encoder: PointEncoderCfg = field(default_factory=PointEncoderCfg)
     state_encoder: StateEncoderCfg = field(default_factory=StateEncoderCfg)
     unet: UnetCfg = field(default_factory=UnetCfg)
@@ -281,6 +283,7 @@ class DiffusionPolicyCfg(_CfgBase):
         _check(self.act_steps <= self.horizon_steps,
                f"policy.act_steps ({self.act_steps}) must not exceed policy.horizon_steps ({self.horizon_steps})")
         _check(self.sampler in ("ddpm", "ddim"), f"policy.sampler must be 'ddpm' or 'ddim', got '{self.sampler}'")
+        _check(self.normalizer_eps > 0, f"policy.normalizer_eps must be > 0, got {self.normalizer_eps}")
         factor = 2 ** (len(self.unet.down_dims) - 1)
         _check(self.horizon_steps % factor == 0,
                f"policy.horizon_steps ({self.horizon_steps}) must be divisible by 2**(len(unet.down_dims)-1) = "

@@ -7,6 +7,7 @@ Symbols used in shapes:
     C   point channels (5: x, y, z, value, flag)
     Dq  joint dim (16)
     Ta  chunk length (16)
+    Te  executed steps per chunk (8; used by the runner, not here)
     Da  action dim (16)
     Dc  condition size (To * (F + G))
     K   denoising steps (100), timestep t in [0, K), sampling runs t = K-1 ... 0

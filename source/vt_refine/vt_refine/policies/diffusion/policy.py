@@ -42,12 +42,14 @@ def _pick(stats: Mapping[str, Any], keys: Sequence[str], what: str) -> tuple[Any
                      f"(each {{'min': ..., 'max': ...}}), got keys {sorted(stats)}")
 
 
-def stats_to_normalizers(stats: Mapping[str, Any]) -> tuple[MinMaxNormalizer, MinMaxNormalizer]:
+def stats_to_normalizers(
+    stats: Mapping[str, Any], eps: float = 1e-4
+) -> tuple[MinMaxNormalizer, MinMaxNormalizer]:
     """(action normaliser, joint normaliser) from ``{"actions": {"min", "max"}, "joint_pos": {"min", "max"}}``."""
     a_min, a_max = _pick(stats, _ACTION_KEYS, "action")
     q_min, q_max = _pick(stats, _JOINT_KEYS, "joint")
-    return (MinMaxNormalizer.from_stats(a_min, a_max, name="action stats"),
-            MinMaxNormalizer.from_stats(q_min, q_max, name="joint_pos stats"))
+    return (MinMaxNormalizer.from_stats(a_min, a_max, eps=eps, name="action stats"),
+            MinMaxNormalizer.from_stats(q_min, q_max, eps=eps, name="joint_pos stats"))
 
 
 class DiffusionPolicy(nn.Module):
@@ -66,8 +68,8 @@ class DiffusionPolicy(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.model = DiffusionModel(cfg)
-        self.action_normalizer = action_normalizer or MinMaxNormalizer(cfg.action_dim)
-        self.joint_normalizer = joint_normalizer or MinMaxNormalizer(cfg.joint_dim)
+        self.action_normalizer = action_normalizer or MinMaxNormalizer(cfg.action_dim, eps=cfg.normalizer_eps)
+        self.joint_normalizer = joint_normalizer or MinMaxNormalizer(cfg.joint_dim, eps=cfg.normalizer_eps)
         if self.action_normalizer.dim != cfg.action_dim:
             raise ValueError(f"action normaliser has {self.action_normalizer.dim} dims but policy.action_dim is "
                              f"{cfg.action_dim}; recompute the stats or fix the config")
@@ -78,7 +80,7 @@ class DiffusionPolicy(nn.Module):
     @classmethod
     def from_stats(cls, cfg: DiffusionPolicyCfg, stats: Mapping[str, Any]) -> DiffusionPolicy:
         """New (untrained) policy whose normalisers come from ``dataset.stats()``."""
-        action_norm, joint_norm = stats_to_normalizers(stats)
+        action_norm, joint_norm = stats_to_normalizers(stats, eps=cfg.normalizer_eps)
         return cls(cfg, action_norm, joint_norm)
 
     def normalize_obs(self, obs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -89,7 +91,7 @@ class DiffusionPolicy(nn.Module):
         out["joint_pos"] = self.joint_normalizer.normalize(obs["joint_pos"])
         return out
 
-    def loss(self, obs: Mapping[str, torch.Tensor], actions: torch.Tensor,
+    def loss(self, actions: torch.Tensor, obs: Mapping[str, torch.Tensor],
              generator: torch.Generator | None = None) -> torch.Tensor:
         """Behaviour-cloning loss of a batch in env units; actions: Tensor of shape (B, Ta, Da)."""
         return self.model.loss(self.action_normalizer.normalize(actions), self.normalize_obs(obs), generator=generator)

@@ -354,7 +354,7 @@ def pretrain(
         for batch in loader:
             batch = _to_device(batch, device)
             noise_gen = torch.Generator(device=device).manual_seed(tcfg.seed * _STEP_SEED_STRIDE + step)
-            loss = policy.loss(batch["obs"], batch["actions"], generator=noise_gen)
+            loss = policy.loss(batch["actions"], batch["obs"], generator=noise_gen)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = (torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip_norm)
