@@ -64,7 +64,8 @@ def test_ddpm_posterior_matches_bayes_rule_at_hand_checked_step():
     beta = sched.betas[t].item()
     alpha = 1.0 - beta
     abar_prev = sched.alphas_cumprod[t - 1].item()
-    # Product of q(x_t | x_{t-1}) = N(sqrt(alpha) x_{t-1}, beta) and q(x_{t-1} | x0) = N(sqrt(abar_prev) x0, 1 - abar_prev)
+    # Bayes: q(x_t | x_{t-1}) = N(sqrt(alpha) x_{t-1}, beta) times
+    # q(x_{t-1} | x0) = N(sqrt(abar_prev) x0, 1 - abar_prev), completed square -> precision and mean
     precision = alpha / beta + 1.0 / (1.0 - abar_prev)
     x0, xt = 0.7, -0.4
     mean = (math.sqrt(alpha) * xt / beta + math.sqrt(abar_prev) * x0 / (1.0 - abar_prev)) / precision

@@ -237,7 +237,8 @@ class DiffusionCfg(_CfgBase):
         _check(self.ddim_discretize in ("trailing", "leading"),
                f"diffusion.ddim_discretize must be 'trailing' or 'leading', got '{self.ddim_discretize}'")
         _check(0.0 < self.max_beta < 1.0, f"diffusion.max_beta must be in (0, 1), got {self.max_beta}")
-        _check(self.denoised_clip_value > 0, f"diffusion.denoised_clip_value must be > 0, got {self.denoised_clip_value}")
+        _check(self.denoised_clip_value > 0,
+               f"diffusion.denoised_clip_value must be > 0, got {self.denoised_clip_value}")
         _check(self.randn_clip_value > 0, f"diffusion.randn_clip_value must be > 0, got {self.randn_clip_value}")
 
 
