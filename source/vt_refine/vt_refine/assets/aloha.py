@@ -37,6 +37,14 @@ PAD_SIZE = (0.06665, 0.003, 0.026)
 FINGER_STROKE = 0.042
 """Travel of each finger from the closed position [m]; the pads' faces meet at 0."""
 
+PAD_COLLIDER_DEPTH = 0.012
+"""Thickness of the pad's collision box [m], measured from its contact face back into the finger."""
+
+PAD_FRICTION = 2.0
+"""Friction coefficient of the pads' silicone skin."""
+
+"""Travel of each finger from the closed position [m]; the pads' faces meet at 0."""
+
 
 @dataclass(frozen=True)
 class JointSpec:
@@ -125,8 +133,12 @@ ARM_LINK_SPECS: tuple[LinkSpec, ...] = (
                                                   size=(_FINGER_LENGTH, _FINGER_THICKNESS, PAD_SIZE[2])),)),
     LinkSpec("right_finger_link", 0.03, (ShapeSpec("box", (0.5 * _FINGER_LENGTH, -PAD_SIZE[1] - 0.5 * _FINGER_THICKNESS, 0.0),
                                                    size=(_FINGER_LENGTH, _FINGER_THICKNESS, PAD_SIZE[2])),)),
-    LinkSpec("left_finger_pad", 0.005, (ShapeSpec("box", (0.0, 0.0, 0.0), size=PAD_SIZE),), color=(0.9, 0.5, 0.1)),
-    LinkSpec("right_finger_pad", 0.005, (ShapeSpec("box", (0.0, 0.0, 0.0), size=PAD_SIZE),), color=(0.9, 0.5, 0.1)),
+    # the pad collider keeps the pad's contact face but extends back into the finger: a 3 mm box pressed
+    # ~2 mm into a triangle-mesh surface would otherwise be resolved through it
+    LinkSpec("left_finger_pad", 0.005, (ShapeSpec("box", (0.0, 0.5 * PAD_COLLIDER_DEPTH - 0.5 * PAD_SIZE[1], 0.0),
+                                                  size=(PAD_SIZE[0], PAD_COLLIDER_DEPTH, PAD_SIZE[2])),), color=(0.9, 0.5, 0.1)),
+    LinkSpec("right_finger_pad", 0.005, (ShapeSpec("box", (0.0, -0.5 * PAD_COLLIDER_DEPTH + 0.5 * PAD_SIZE[1], 0.0),
+                                                   size=(PAD_SIZE[0], PAD_COLLIDER_DEPTH, PAD_SIZE[2])),), color=(0.9, 0.5, 0.1)),
 )
 
 BASE_POSES: dict[str, tuple[tuple[float, float, float], float]] = {
@@ -223,13 +235,14 @@ def link_poses_at_zero() -> dict[str, np.ndarray]:
 # USD
 # --------------------------------------------------------------------------------------------------
 
-ROBOT_USD_VERSION = 1
+ROBOT_USD_VERSION = 5
 """Bump when the written robot changes, so cached files are regenerated."""
 
 
 def write_aloha_usd(path: str | os.PathLike) -> None:
     """Write the twin (both arms, one fixed-base articulation) as a USD file."""
     from . import usd_builder as ub
+    from .contact import apply_contact_params
 
     path = str(path)
     stage, root = ub.new_stage(path, "aloha")
@@ -237,7 +250,8 @@ def write_aloha_usd(path: str | os.PathLike) -> None:
 
     UsdPhysics.ArticulationRootAPI.Apply(root)
     link_mat = ub.add_physics_material(stage, "/aloha/materials/link", 0.5, 0.5)
-    pad_mat = ub.add_physics_material(stage, "/aloha/materials/pad", 1.0, 1.0)
+    # silicone-skinned pads grip hard; MuJoCo's soft friction creeps, so a high coefficient keeps parts from sliding out
+    pad_mat = ub.add_physics_material(stage, "/aloha/materials/pad", PAD_FRICTION, PAD_FRICTION)
 
     # a massless-looking frame body welded to the world is the articulation root for both arms
     ub.add_rigid_body(stage, "/aloha/frame", (0, 0, 0), (0, 0, 0, 1), mass=1.0, inertia=(0.01, 0.01, 0.01))
@@ -258,10 +272,13 @@ def write_aloha_usd(path: str | os.PathLike) -> None:
             for k, shape in enumerate(link.shapes):
                 shape_path = f"{prim_path}/collision_{k}"
                 if shape.kind == "box":
-                    ub.add_box(stage, shape_path, shape.size, shape.pos, shape.quat, material=material, color=link.color)
+                    shape_prim = ub.add_box(stage, shape_path, shape.size, shape.pos, shape.quat, material=material,
+                                            color=link.color)
                 else:
-                    ub.add_capsule(stage, shape_path, shape.radius, shape.length, shape.axis, shape.pos, shape.quat,
-                                   material=material, color=link.color)
+                    shape_prim = ub.add_capsule(stage, shape_path, shape.radius, shape.length, shape.axis, shape.pos,
+                                                shape.quat, material=material, color=link.color)
+                if "finger" in link.name:  # the grasping surfaces get the harder contact model
+                    apply_contact_params(shape_prim)
         pos, yaw = BASE_POSES[side]
         ub.add_joint(stage, f"/aloha/joints/{side}_base", "fixed", "/aloha/frame", f"/aloha/{side}_base_link",
                      pos, quat_from_rpy(0.0, 0.0, yaw))
@@ -343,7 +360,8 @@ def aloha_articulation_cfg(prim_path: str = "{ENV_REGEX_NS}/Robot", stiffness: f
                 joint_names_expr=fingers,
                 stiffness=stiffness if gripper_stiffness is None else gripper_stiffness,
                 damping=damping if gripper_damping is None else gripper_damping,
-                joint_effort_limit={n: efforts[n] for n in fingers}, armature=0.001,
+                # a heavier finger (reflected motor inertia) makes the squeeze contact stiffer in newtons per metre
+                joint_effort_limit={n: efforts[n] for n in fingers}, armature=0.05,
             ),
         },
         soft_joint_pos_limit_factor=1.0,

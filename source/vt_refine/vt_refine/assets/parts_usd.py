@@ -13,7 +13,7 @@ import numpy as np
 
 from .parts import AssemblyGeometry, make_assembly
 
-PARTS_USD_VERSION = 1
+PARTS_USD_VERSION = 3
 """Bump when the written part files change, so cached files are regenerated."""
 
 PART_COLORS = {"plug": (0.20, 0.45, 0.85), "socket": (0.80, 0.75, 0.70)}
@@ -38,6 +38,7 @@ def write_part_usd(
             "convexDecomposition", "sdf" for GPU PhysX).
     """
     from . import usd_builder as ub
+    from .contact import apply_contact_params
 
     stage, root = ub.new_stage(str(path), "part")
     from pxr import UsdPhysics
@@ -46,8 +47,9 @@ def write_part_usd(
     mass_api = UsdPhysics.MassAPI.Apply(root)
     mass_api.CreateMassAttr(float(mass))
     material = ub.add_physics_material(stage, "/part/material", friction, friction)
-    ub.add_mesh(stage, "/part/mesh", vertices, faces, collide=True, approximation=collision_approximation,
-                material=material, color=color)
+    mesh = ub.add_mesh(stage, "/part/mesh", vertices, faces, collide=True, approximation=collision_approximation,
+                       material=material, color=color)
+    apply_contact_params(mesh)
     stage.GetRootLayer().Save()
 
 

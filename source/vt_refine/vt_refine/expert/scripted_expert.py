@@ -40,8 +40,8 @@ class ScriptedExpertCfg:
     clear of the table while the finger tips reach low [deg]."""
     grasp_point_ahead: float = 0.015
     """The grasp point (the part's grasp site) sits this far ahead of the pad centres, towards the tips [m]."""
-    squeeze: float = 0.0125
-    """Finger target inside the object surface [m]: with 400 N/m PD this saturates the 5 N effort limit."""
+    squeeze: float = 0.006
+    """Finger target inside the object surface [m]: with the 400 N/m finger PD, about 2.4 N per pad."""
     carry_socket_pos: tuple[float, float, float] = (0.0, -0.06, 0.11)
     """Where the left grasp frame holds the socket in the air (env frame) [m]."""
     carry_noise: float = 0.01

@@ -9,6 +9,7 @@ Control: 16 absolute joint-position targets in [-1, 1] (rescaled to the joint li
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import MISSING
 
@@ -280,16 +281,27 @@ def default_device() -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
+def assembly_geometry(task: AssemblyTaskCfg):
+    """The :class:`~vt_refine.assets.parts.AssemblyGeometry` a task cfg describes (procedural parts, or the
+    real meshes of ``task.mesh_dir``); memoised, so every user of the geometry sees the same object."""
+    return _assembly_geometry(task.assembly, float(task.clearance), task.mesh_dir, task.assembled_plug_z)
+
+
+@functools.lru_cache(maxsize=32)
+def _assembly_geometry(assembly: str, clearance: float, mesh_dir: str | None, assembled_plug_z: float | None):
+    from vt_refine.assets.parts import load_assembly_from_files, make_assembly
+
+    if mesh_dir is None:
+        return make_assembly(assembly, clearance=clearance)
+    return load_real_assembly(assembly, clearance, mesh_dir, assembled_plug_z, load_assembly_from_files)
+
+
 def apply_assembly(cfg: AssemblyEnvCfg) -> None:
     """Spawn the chosen assembly's parts and wire its geometry into the success terms."""
-    from vt_refine.assets.parts import load_assembly_from_files, make_assembly
     from vt_refine.assets.parts_usd import assembly_usd_paths
 
     task = cfg.task
-    if task.mesh_dir is not None:
-        geometry = load_real_assembly(task, load_assembly_from_files)
-    else:
-        geometry = make_assembly(task.assembly, clearance=task.clearance)
+    geometry = assembly_geometry(task)
     # triangle-mesh colliders for Newton (CPU and GPU); PhysX needs SDF colliders for dynamic meshes
     plug_usd, socket_usd = assembly_usd_paths(geometry, collision_approximation="none")
     plug_sdf, socket_sdf = assembly_usd_paths(geometry, collision_approximation="sdf")
@@ -309,25 +321,27 @@ def apply_assembly(cfg: AssemblyEnvCfg) -> None:
     cfg.rewards.success.params = dict(success_params)
     cfg.rewards.success_rate.params = dict(success_params)
     if task.terminate_on_success:
-        cfg.terminations.assembled.params = dict(success_params)
+        cfg.terminations.assembled = DoneTerm(func=mdp.assembled, params=dict(success_params))
     else:
         cfg.terminations.assembled = None
 
 
-def load_real_assembly(task: AssemblyTaskCfg, loader):
-    """Real AutoMate meshes from ``task.mesh_dir`` (plug.* and socket.*)."""
+def load_real_assembly(assembly: str, clearance: float, mesh_dir: str, assembled_plug_z: float | None, loader):
+    """Real AutoMate meshes from ``mesh_dir`` (plug.* and socket.*)."""
     from pathlib import Path
 
-    folder = Path(task.mesh_dir).expanduser()
+    from vt_refine.utils.errors import UserError
+
+    folder = Path(mesh_dir).expanduser()
     if not folder.is_dir():
-        raise FileNotFoundError(f"task.mesh_dir={task.mesh_dir!r} is not a folder; point it at a folder holding plug.obj and socket.obj (or .usd)")
-    if task.assembled_plug_z is None:
-        raise ValueError("task.assembled_plug_z is required with task.mesh_dir: the plug origin height in the socket frame when assembled [m]")
+        raise UserError(f"task.mesh_dir={mesh_dir!r} is not a folder; point it at a folder holding plug.obj and socket.obj (or .usd)")
+    if assembled_plug_z is None:
+        raise UserError("task.assembled_plug_z is required with task.mesh_dir: the plug origin height in the socket frame when assembled [m]")
 
     def find(role: str) -> Path:
         for ext in (".obj", ".stl", ".ply", ".usd", ".usda", ".usdc"):
             if (folder / f"{role}{ext}").exists():
                 return folder / f"{role}{ext}"
-        raise FileNotFoundError(f"no {role}.obj/.stl/.ply/.usd in task.mesh_dir={str(folder)!r}")
+        raise UserError(f"no {role}.obj/.stl/.ply/.usd in task.mesh_dir={str(folder)!r}")
 
-    return loader(task.assembly, find("plug"), find("socket"), task.assembled_plug_z, clearance=task.clearance)
+    return loader(assembly, find("plug"), find("socket"), assembled_plug_z, clearance=clearance)
