@@ -273,6 +273,18 @@ class AssemblyEnvCfg(ManagerBasedRLEnvCfg):
         if self.task.assembly is not MISSING:
             apply_assembly(self)
 
+    def validate_config(self):
+        """Run by Isaac Lab before the simulation starts: fail early and clearly on a missing GPU
+        (Isaac Lab's CLI defaults ``--device`` to cuda:0 even on machines without one)."""
+        import torch
+
+        if str(self.sim.device).startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(
+                f"vt_refine: the simulation device is {self.sim.device} but this machine has no usable CUDA GPU "
+                "(torch.cuda.is_available() is False). Rerun with --device cpu "
+                "(the project's own `vt-refine` commands pick the CPU by themselves)."
+            )
+
 
 def default_device() -> str:
     """``cuda:0`` when a CUDA device is usable, else ``cpu`` (Isaac Lab's CLI still overrides it)."""

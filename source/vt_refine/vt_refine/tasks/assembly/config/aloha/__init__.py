@@ -18,7 +18,8 @@ TASK_IDS = tuple(f"VTRefine-{name}-Aloha" for name in TASKS)
 for _name, _cfg in TASKS.items():
     gym.register(
         id=f"VTRefine-{_name}-Aloha",
-        entry_point="isaaclab.envs:ManagerBasedRLEnv",
+        # Isaac Lab's ManagerBasedRLEnv, built after a device check (see assembly_env.py)
+        entry_point="vt_refine.tasks.assembly.assembly_env:make_assembly_env",
         disable_env_checker=True,
         kwargs={
             "env_cfg_entry_point": f"{__name__}.aloha_env_cfg:{_cfg}",

@@ -1,0 +1,112 @@
+"""Kit-less integration tests of the assembly tasks on Newton (CPU): build, step, joint order, success.
+
+One environment per test module (Isaac Lab keeps one simulation per process); small num_envs.
+"""
+
+import math
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.sim
+
+TASK = "VTRefine-PegInHole-Aloha"
+
+
+@pytest.fixture(scope="module")
+def env():
+    from vt_refine.envs import make_env
+
+    env = make_env(TASK, num_envs=2, device="cpu", seed=0)
+    env.reset()
+    yield env
+    env.close()
+
+
+def _place_plug(env, geometry, offset=(0.0, 0.0, 0.0)):
+    """Put each env's plug at its assembled pose in the socket's frame (plus an offset in that frame)."""
+    from isaaclab.utils.math import quat_apply
+
+    socket = env.scene["socket"].data
+    pos = socket.root_pos_w.torch + quat_apply(
+        socket.root_quat_w.torch,
+        torch.tensor([[offset[0], offset[1], geometry.assembled_plug_z + offset[2]]], device=env.device).expand(env.num_envs, 3),
+    )
+    pose = torch.cat([pos, socket.root_quat_w.torch], dim=-1)
+    plug = env.scene["plug"]
+    plug.write_root_pose_to_sim_index(root_pose=pose)
+    plug.write_root_velocity_to_sim_index(root_velocity=torch.zeros(env.num_envs, 6, device=env.device))
+    env.scene.update(dt=0.0)
+
+
+def test_spaces_and_joint_order(env):
+    from vt_refine.assets.aloha import ALOHA_JOINT_NAMES, joint_limits
+
+    assert env.action_manager.total_action_dim == 16
+    term = env.action_manager.get_term("joint_pos")
+    robot = env.scene["robot"]
+    assert [robot.joint_names[i] for i in term._joint_ids] == list(ALOHA_JOINT_NAMES)
+    limits = robot.data.joint_pos_limits.torch[0]
+    spec = joint_limits()
+    for name in ALOHA_JOINT_NAMES:
+        lo, hi = limits[robot.joint_names.index(name)].tolist()
+        assert (lo, hi) == pytest.approx(spec[name], abs=1e-4), name
+    obs = env.observation_manager.compute()
+    assert obs["policy"].shape == (2, 32)  # 16 joints x 2-step history
+    assert obs["critic"].shape == (2, 30)  # 16 joints + plug pose (7) + socket pose (7)
+
+
+def test_action_minus_one_to_one_spans_the_joint_limits(env):
+    from vt_refine.assets.aloha import ALOHA_JOINT_NAMES
+
+    robot = env.scene["robot"]
+    ids = [robot.joint_names.index(n) for n in ALOHA_JOINT_NAMES]
+    action = torch.zeros(env.num_envs, 16)
+    action[:, 6] = 1.0  # left arm, left finger fully open
+    action[:, 14] = -1.0  # right arm, left finger fully closed
+    env.step(action)
+    targets = robot.data.joint_pos_target.torch[:, ids]
+    assert float(targets[0, 6]) == pytest.approx(0.042, abs=1e-5)
+    assert float(targets[0, 14]) == pytest.approx(0.0, abs=1e-5)
+    lo, hi = robot.data.joint_pos_limits.torch[0, ids[2]].tolist()
+    assert float(targets[0, 2]) == pytest.approx(0.5 * (lo + hi), abs=1e-5)  # 0 -> middle of the range
+
+
+def test_success_check_by_hand(env):
+    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
+    from vt_refine.tasks.assembly.mdp.success import assembly_success
+
+    geometry = assembly_geometry(env.cfg.task)
+    params = env.cfg.rewards.success.params
+    _place_plug(env, geometry)
+    assert assembly_success(env, **params).all()
+    _place_plug(env, geometry, offset=(0.005, 0.0, 0.0))
+    assert not assembly_success(env, **params).any()
+    _place_plug(env, geometry, offset=(0.0, 0.0, 0.005))
+    assert not assembly_success(env, **params).any()
+
+
+def test_reset_randomises_parts_near_the_default_poses(env):
+    env.reset()
+    socket = env.scene["socket"].data.root_pos_w.torch - env.scene.env_origins
+    plug = env.scene["plug"].data.root_pos_w.torch - env.scene.env_origins
+    assert torch.all((socket[:, :2] - torch.tensor([0.0, -0.05])).abs() <= 0.02 + 1e-6)
+    assert torch.all((plug[:, :2] - torch.tensor([0.0, 0.05])).abs() <= 0.02 + 1e-6)
+    assert not torch.allclose(plug[0, :2], plug[1, :2])  # each env draws its own offsets
+
+
+def test_parts_rest_stably_on_the_table(env):
+    env.reset()
+    action = env.action_manager.get_term("joint_pos")  # hold the home pose
+    robot = env.scene["robot"]
+    home = robot.data.default_joint_pos.torch[:, action._joint_ids]
+    lo, hi = robot.data.joint_pos_limits.torch[:, action._joint_ids].unbind(-1)
+    hold = 2 * (home - lo) / (hi - lo) - 1
+    start = {n: env.scene[n].data.root_pos_w.torch.clone() for n in ("plug", "socket")}
+    for _ in range(30):  # 2 s
+        env.step(hold)
+    for name, pos in start.items():
+        now = env.scene[name].data.root_pos_w.torch
+        assert torch.isfinite(now).all()
+        assert float((now - pos).norm(dim=-1).max()) < 0.005, name
+        assert float(env.scene[name].data.root_lin_vel_w.torch.norm(dim=-1).max()) < 0.01, name

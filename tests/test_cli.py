@@ -1,0 +1,91 @@
+"""User-facing commands: the task list, clear one-line errors for bad input, Isaac Lab's own CLI."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+PY = sys.executable
+ISAACLAB = os.path.join(os.path.dirname(sys.executable), "isaaclab")  # the venv's console script
+
+
+def run(args, cwd=None, timeout=600):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(args, capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
+
+
+def test_tasks_lists_the_five_assemblies():
+    out = run([PY, "-m", "vt_refine.cli", "tasks"])
+    assert out.returncode == 0, out.stderr
+    for name in ("PegInHole", "NutBolt", "Bayonet", "Connector", "ShaftCollar"):
+        assert f"VTRefine-{name}-Aloha" in out.stdout.split()
+
+
+def test_unknown_task_lists_the_known_ones():
+    out = run([PY, "-m", "vt_refine.cli", "benchmark", "--task", "VTRefine-PegInHol-Aloha", "--num_envs", "1"])
+    assert out.returncode == 2
+    assert "unknown task 'VTRefine-PegInHol-Aloha'" in out.stderr
+    assert "Did you mean VTRefine-PegInHole-Aloha" in out.stderr and "VTRefine-Bayonet-Aloha" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without a GPU")
+def test_cuda_without_gpu_says_use_cpu():
+    out = run([PY, "-m", "vt_refine.cli", "benchmark", "--device", "cuda:0", "--num_envs", "1"])
+    assert out.returncode == 2
+    assert "--device cpu" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_negative_counts_are_rejected_by_the_parser():
+    out = run([PY, "-m", "vt_refine.cli", "benchmark", "--num_envs", "-3"])
+    assert out.returncode == 2 and "expected a number >= 1" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_missing_python312_says_how_to_get_it(repo_root, tmp_path):
+    out = subprocess.run(["bash", str(repo_root / "tools" / "venv.sh")], capture_output=True, text=True,
+                         env={**os.environ, "PYTHON": str(tmp_path / "no-python")}, cwd=tmp_path)
+    assert out.returncode != 0
+    assert "not a Python 3.12 interpreter" in out.stderr
+
+
+@pytest.mark.sim
+def test_isaaclab_list_envs_shows_the_tasks():
+    out = run([ISAACLAB, "list_envs"], timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for name in ("PegInHole", "NutBolt", "Bayonet", "Connector", "ShaftCollar"):
+        assert f"VTRefine-{name}-Aloha" in out.stdout
+
+
+@pytest.mark.sim
+def test_isaaclab_train_then_play_on_cpu(tmp_path):
+    train = run([ISAACLAB, "train", "--task", "VTRefine-PegInHole-Aloha", "--device", "cpu", "--num_envs", "2",
+                 "--max_iterations", "2"], cwd=tmp_path)
+    assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
+    checkpoints = list((tmp_path / "logs" / "rsl_rl").rglob("model_*.pt"))
+    assert checkpoints, "training wrote no checkpoint"
+    # play runs until stopped: give it time to load the checkpoint and start, then stop it
+    proc = subprocess.Popen([ISAACLAB, "play", "--task", "VTRefine-PegInHole-Aloha", "--device", "cpu",
+                             "--num_envs", "2"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "playback is running" in line:
+                break
+    finally:
+        proc.kill()
+        proc.wait()
+    text = "".join(lines)
+    assert "Loading model checkpoint" in text and "playback is running" in text, text[-3000:]
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without a GPU")
+def test_isaaclab_train_without_device_flag_says_use_cpu(tmp_path):
+    out = run([ISAACLAB, "train", "--task", "VTRefine-PegInHole-Aloha", "--num_envs", "1", "--max_iterations", "1"],
+              cwd=tmp_path)
+    assert out.returncode != 0
+    assert "Rerun with --device cpu" in out.stdout + out.stderr
