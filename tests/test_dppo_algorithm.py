@@ -236,6 +236,19 @@ def test_an_env_that_ends_mid_decision_holds_its_reset_pose(tmp_path):
     assert runner.alg.storage.rewards[0].tolist() == [1.0, 0.0]
 
 
+def test_hold_maps_joint_positions_to_a_limit_normalised_action_space(tmp_path):
+    ckpt = write_checkpoint(tmp_path / "final.pt")
+    env = ScriptedCriticEnv()
+    env.dones = torch.tensor([[1, 0], [0, 0], [0, 0], [0, 1]])
+    runner = make_runner(make_cfg(ckpt, critic_warmup_iterations=5, hold_obs_low=[0.0, -3.0],
+                                  hold_obs_high=[4.0, 1.0]), env=env)
+    rollout_and_update(runner)
+    # held joint position 1.0 in [0, 4] -> -0.5 and in [-3, 1] -> +1.0
+    assert env.actions[1][0].tolist() == [-0.5, 1.0]
+    with pytest.raises(ValueError, match="hold_obs_low and hold_obs_high must both be given with Da = 2"):
+        make_runner(make_cfg(ckpt, hold_obs_low=[0.0]), env=ScriptedCriticEnv())
+
+
 def test_num_steps_per_env_must_be_whole_decisions(tmp_path):
     ckpt = write_checkpoint(tmp_path / "final.pt")
     with pytest.raises(ValueError, match=r"num_steps_per_env \(5 env steps\) must be a multiple of .* Te = 2"):

@@ -93,6 +93,8 @@ class DPPO:
         critic_weight_decay: float = 0.0,
         max_grad_norm: float | None = 1.0,
         hold_obs_key: str | None = "joint_pos",
+        hold_obs_low: list[float] | None = None,
+        hold_obs_high: list[float] | None = None,
         success_return_threshold: float = 0.5,
         max_iterations: int | None = None,
         device: str = "cpu",
@@ -134,6 +136,7 @@ class DPPO:
         self.lr_schedule_iterations = lr_schedule_iterations or max_iterations or 1
         self.max_grad_norm = max_grad_norm
         self.hold_obs_key = hold_obs_key
+        self._hold_range = self._hold_limits(hold_obs_low, hold_obs_high, actor.cfg.action_dim, device)
         self.success_return_threshold = success_return_threshold
 
         self.actor_optimizer = torch.optim.AdamW(actor.trainable_parameters(), lr=actor_learning_rate,
@@ -370,7 +373,25 @@ class DPPO:
         """Actions of envs whose episode ended earlier in this decision, Tensor of shape (E, Da)."""
         if self.hold_obs_key is None:
             return torch.zeros_like(self._chunk[:, 0])
-        return self.actor.raw_policy_obs(obs)[self.hold_obs_key][:, -1]
+        held = self.actor.raw_policy_obs(obs)[self.hold_obs_key][:, -1]
+        if self._hold_range is None:
+            return held
+        low, high = self._hold_range
+        return (2.0 * (held - low) / (high - low) - 1.0).clamp(-1.0, 1.0)
+
+    @staticmethod
+    def _hold_limits(low: list[float] | None, high: list[float] | None, action_dim: int,
+                     device: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if low is None and high is None:
+            return None
+        if low is None or high is None or len(low) != action_dim or len(high) != action_dim:
+            raise ValueError(f"algorithm.hold_obs_low and hold_obs_high must both be given with Da = {action_dim} "
+                             f"entries each, got {low} and {high}")
+        lo, hi = torch.tensor(low, dtype=torch.float32, device=device), torch.tensor(high, dtype=torch.float32,
+                                                                                  device=device)
+        if not bool((hi > lo).all()):
+            raise ValueError(f"algorithm.hold_obs_high must exceed hold_obs_low in every dim, got {low} and {high}")
+        return lo, hi
 
     def _check_hold_key(self, obs: TensorDict) -> None:
         if self.hold_obs_key is None:

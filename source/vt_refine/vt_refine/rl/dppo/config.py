@@ -146,7 +146,13 @@ class DPPOAlgorithmCfg:
     hold_obs_key: str | None = "joint_pos"
     """An env whose episode ended mid-decision is auto-reset by the env; for the rest of that decision it
     executes the last frame of this policy observation (holds the reset pose when actions are absolute
-    joint-position targets in the same units) instead of the old chunk. None executes zeros."""
+    joint-position targets) instead of the old chunk. None executes zeros."""
+    hold_obs_low: list[float] | None = None
+    """With ``hold_obs_high``: per-action-dim range mapped to [-1, 1] before holding, for envs whose actions
+    are normalised to joint limits (the assembly tasks' ``JointPositionToLimitsAction``: give the 16 joint
+    limits, rad / m). None holds the observation as it is."""
+    hold_obs_high: list[float] | None = None
+    """Upper ends of the range of ``hold_obs_low``."""
     success_return_threshold: float = 0.5
     """An episode counts as a success when its return reaches this (sparse reward: 1 on success)."""
 
