@@ -152,6 +152,11 @@ def test_checkpoints_resume_model_optimisers_and_iteration(tmp_path):
         assert all(torch.equal(a["state"][i]["exp_avg"], b["state"][i]["exp_avg"]) for i in a["state"])
     assert resumed.alg.learning_rate == pytest.approx(runner.alg.learning_rate)
     assert resumed.alg.learning_rate < 1e-3  # the cosine schedule went on from where it was, not from the start
+    # the file holds the fine-tuned copy only; a resume on top of another pre-trained policy is refused
+    assert not any(key.startswith("pretrained") for key in torch.load(saved, weights_only=False)["actor_state_dict"])
+    other = make_runner(make_cfg(write_checkpoint(tmp_path / "other.pt", seed=1)))
+    with pytest.raises(ValueError, match="fine-tunes another pre-trained policy"):
+        other.load(str(saved))
     # a checkpoint of another algorithm is refused with a hint
     torch.save({"actor_state_dict": {}, "critic_state_dict": {}, "optimizer_state_dict": {}, "iter": 0, "infos": None},
                tmp_path / "ppo.pt")
@@ -253,6 +258,20 @@ def test_num_steps_per_env_must_be_whole_decisions(tmp_path):
     ckpt = write_checkpoint(tmp_path / "final.pt")
     with pytest.raises(ValueError, match=r"num_steps_per_env \(5 env steps\) must be a multiple of .* Te = 2"):
         make_runner(make_cfg(ckpt, num_steps_per_env=5))
+
+
+def test_point_cloud_policy_reads_its_keys_from_the_policy_group(tmp_path):
+    ckpt = write_checkpoint(tmp_path / "final.pt", num_points=8)
+    # the env's clouds have another point count: the PointNet takes any Np, so that is allowed
+    env = PointReachEnv(PointReachCfg(num_envs=6, seed=3, num_points=12))
+    runner = make_runner(make_cfg(ckpt), env=env)
+    assert set(runner.alg.storage.observations["policy"].keys()) == {"joint_pos", "point_cloud"}
+    tuned = clone_state(runner.alg.actor.finetuned.obs_encoder.point_encoder)
+    losses = rollout_and_update(runner)
+    assert losses["gradient_steps"] > 0
+    assert not same_state(tuned, clone_state(runner.alg.actor.finetuned.obs_encoder.point_encoder))
+    with pytest.raises(CheckpointMismatchError, match=r"'point_cloud': checkpoint \(2, 8, 5\) vs env absent"):
+        make_runner(make_cfg(ckpt))
 
 
 # ---------------------------------------------------------------------------------------------- bad input

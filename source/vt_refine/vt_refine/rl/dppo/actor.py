@@ -306,6 +306,12 @@ class DiffusionActor(nn.Module):
         self.pretrained.eval()  # the frozen copy never leaves eval mode
         return self
 
+    @torch.no_grad()
+    def pretrained_fingerprint(self) -> torch.Tensor:
+        """Per-tensor sums of the frozen policy's state (float64, CPU): identifies the pre-trained weights that
+        a checkpoint's fine-tuned copy belongs to, without storing them again."""
+        return torch.stack([value.detach().double().sum().cpu() for value in self.pretrained.state_dict().values()])
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Parameters of the fine-tuned copy that the optimiser moves."""
         return [p for p in self.finetuned.parameters() if p.requires_grad]

@@ -146,6 +146,7 @@ class DPPO:
         self.iteration = 0
         """Updates done (drives the critic warm-up and the learning-rate schedules; saved in checkpoints)."""
         self.learning_rate = self._cosine(self.actor_lrs, 0)
+        self._explained_variance = float("nan")
 
         num_envs = storage.num_envs
         self.accumulator = DecisionAccumulator(num_envs, actor.act_steps, reward_discount, device)
@@ -286,8 +287,11 @@ class DPPO:
         return self.actor
 
     def save(self) -> dict[str, Any]:
+        """Fine-tuned copy, critic, optimisers and iteration; the frozen policy is only fingerprinted (it is
+        rebuilt from ``pretrained_checkpoint`` and would double the file size)."""
         return {
-            "actor_state_dict": self.actor.state_dict(),
+            "actor_state_dict": self.actor.finetuned.state_dict(),
+            "pretrained_fingerprint": self.actor.pretrained_fingerprint(),
             "critic_state_dict": self.critic.state_dict(),
             "actor_optimizer_state_dict": self.actor_optimizer.state_dict(),
             "critic_optimizer_state_dict": self.critic_optimizer.state_dict(),
@@ -302,7 +306,12 @@ class DPPO:
         load_cfg = dict(load_cfg) if load_cfg is not None else {"actor": True, "critic": True, "optimizer": True,
                                                                 "iteration": True}
         if load_cfg.get("actor"):
-            self.actor.load_state_dict(loaded_dict["actor_state_dict"], strict=strict)
+            saved = loaded_dict.get("pretrained_fingerprint")
+            if saved is not None and not torch.allclose(saved, self.actor.pretrained_fingerprint(), rtol=1e-9,
+                                                        atol=0.0):
+                raise ValueError("this DPPO checkpoint fine-tunes another pre-trained policy than the one loaded from "
+                                 "agent.pretrained_checkpoint; resume with the pretrained_checkpoint of that run")
+            self.actor.finetuned.load_state_dict(loaded_dict["actor_state_dict"], strict=strict)
         if load_cfg.get("critic"):
             self.critic.load_state_dict(loaded_dict["critic_state_dict"], strict=strict)
         if load_cfg.get("optimizer"):

@@ -28,7 +28,7 @@ from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 from torch.utils.data import Dataset
 
-from vt_refine.policies.diffusion import DiffusionCfg, DiffusionPolicyCfg, StateEncoderCfg, UnetCfg
+from vt_refine.policies.diffusion import DiffusionCfg, DiffusionPolicyCfg, PointEncoderCfg, StateEncoderCfg, UnetCfg
 
 __all__ = ["PointReachCfg", "PointReachEnv", "ReachDemoDataset", "collect_reach_demos", "toy_policy_cfg"]
 
@@ -55,6 +55,9 @@ class PointReachCfg:
     """Starts are uniform in [-start_range, start_range]^D."""
     seed: int = 0
     """Seed of the start positions."""
+    num_points: int = 0
+    """Np > 0 adds a "point_cloud" (E, To, Np, 5) to the policy group: Np fixed offsets around the point
+    (x, y, z; value = flag = 0), to exercise point-cloud policies; 0 leaves it out."""
     extras_log: dict[str, float] = field(default_factory=dict)
     """Constant entries of ``extras["log"]`` (exercises log merging)."""
 
@@ -92,10 +95,21 @@ class PointReachEnv(VecEnv):
     def get_observations(self) -> TensorDict:
         critic = torch.cat([self.pos, self.goal.expand(self.num_envs, -1),
                             (self.episode_length_buf.float() / self.max_episode_length).unsqueeze(-1)], dim=-1)
-        return TensorDict(
-            {"policy": TensorDict({"joint_pos": self.history.clone()}, batch_size=[self.num_envs]), "critic": critic},
-            batch_size=[self.num_envs],
-        )
+        policy = {"joint_pos": self.history.clone()}
+        if self.cfg.num_points > 0:
+            policy["point_cloud"] = self._point_cloud()
+        return TensorDict({"policy": TensorDict(policy, batch_size=[self.num_envs]), "critic": critic},
+                          batch_size=[self.num_envs])
+
+    def _point_cloud(self) -> torch.Tensor:
+        """Tensor of shape (E, To, Np, 5): the history's positions (first 3 coordinates) plus fixed offsets."""
+        e, to, d = self.history.shape
+        xyz = torch.zeros(e, to, 1, 3, device=self.device)
+        xyz[..., : min(d, 3)] = self.history[..., : min(d, 3)].unsqueeze(2)
+        offsets = torch.linspace(-0.05, 0.05, self.cfg.num_points, device=self.device).view(1, 1, -1, 1)
+        cloud = torch.zeros(e, to, self.cfg.num_points, 5, device=self.device)
+        cloud[..., :3] = xyz + offsets
+        return cloud
 
     def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
         """Move towards the target positions ``actions`` (E, D); returns obs, rewards (E,), dones (E,), extras."""
@@ -189,11 +203,13 @@ def collect_reach_demos(
 
 
 def toy_policy_cfg(dim: int = 2, obs_steps: int = 2, horizon_steps: int = 4, act_steps: int = 2,
-                   denoising_steps: int = 10) -> DiffusionPolicyCfg:
-    """A joints-only diffusion policy small enough to pre-train and fine-tune on this task in seconds on a CPU."""
+                   denoising_steps: int = 10, num_points: int = 0) -> DiffusionPolicyCfg:
+    """A diffusion policy small enough to pre-train and fine-tune on this task in seconds on a CPU
+    (joints only, or with a small PointNet when ``num_points`` > 0)."""
     return DiffusionPolicyCfg(
-        use_point_cloud=False, joint_dim=dim, action_dim=dim, obs_steps=obs_steps, horizon_steps=horizon_steps,
-        act_steps=act_steps,
+        use_point_cloud=num_points > 0, num_points=max(num_points, 1), joint_dim=dim, action_dim=dim,
+        obs_steps=obs_steps, horizon_steps=horizon_steps, act_steps=act_steps,
+        point_encoder=PointEncoderCfg(hidden_dims=(16, 32), out_dim=16),
         state_encoder=StateEncoderCfg(hidden_dims=(32, 32)),
         unet=UnetCfg(down_dims=(16, 32), kernel_size=3, diffusion_step_embed_dim=16),
         diffusion=DiffusionCfg(denoising_steps=denoising_steps, ddim_steps=5),
