@@ -87,8 +87,8 @@ def test_sampling_noise_is_clipped_at_three_std():
     obs = toy_obs(num_envs=64)
     out = actor.act(obs, generator=torch.Generator().manual_seed(3))
     model = actor.finetuned
-    mean, _ = model.p_mean_std(out.chains[:, 0], actor.ft_timesteps[0].item(), model.encode_obs(actor.normalized_obs(obs)),
-                               ddim=True)
+    cond = model.encode_obs(actor.normalized_obs(obs))
+    mean, _ = model.p_mean_std(out.chains[:, 0], actor.ft_timesteps[0].item(), cond, ddim=True)
     deviation = (out.chains[:, 1] - mean.clamp(-1, 1)).abs()
     assert float(deviation.max()) <= 0.15 + 1e-5
     assert float(deviation.max()) > 0.1  # 64 x 8 draws: some go past 2 std
@@ -126,7 +126,8 @@ def test_flat_policy_group_is_reshaped_for_a_single_key_policy():
     flat = TensorDict({"policy": obs["policy"]["joint_pos"].reshape(8, -1), "critic": obs["critic"]}, batch_size=[8])
     assert torch.equal(actor.raw_policy_obs(flat)["joint_pos"], obs["policy"]["joint_pos"])
     g = torch.Generator()
-    assert torch.equal(actor.act(flat, generator=g.manual_seed(0)).actions, actor.act(obs, generator=g.manual_seed(0)).actions)
+    from_flat = actor.act(flat, generator=g.manual_seed(0)).actions
+    assert torch.equal(from_flat, actor.act(obs, generator=g.manual_seed(0)).actions)
     wrong = TensorDict({"policy": torch.zeros(8, 5)}, batch_size=[8])
     with pytest.raises(ValueError, match=r"expects 'joint_pos' of per-env shape \(2, 2\)"):
         actor.act(wrong)

@@ -33,14 +33,15 @@ def write_checkpoint(path: Path, task_id: str | None = TASK, seed: int = 0, **cf
     return save_checkpoint(path, DiffusionPolicy.from_stats(cfg, data.stats()), task_id=task_id)
 
 
-def make_cfg(checkpoint: Path | str, num_steps_per_env: int = 4, **algorithm) -> DPPORunnerCfg:
+def make_cfg(checkpoint: Path | str, num_steps_per_env: int = 4, actor: DiffusionActorCfg | None = None,
+             **algorithm) -> DPPORunnerCfg:
     defaults = dict(mini_batch_size=40, num_learning_epochs=2, critic_warmup_iterations=0, lr_warmup_iterations=0,
                     actor_learning_rate=1e-3)
     defaults.update(algorithm)
     return DPPORunnerCfg(
         device="cpu", num_steps_per_env=num_steps_per_env, max_iterations=10, save_interval=1,
         experiment_name="dppo_test", pretrained_checkpoint=str(checkpoint), task_id=TASK,
-        actor=DiffusionActorCfg(ft_denoising_steps=2),
+        actor=actor or DiffusionActorCfg(ft_denoising_steps=2),
         critic=RslRlMLPModelCfg(hidden_dims=[32, 32], activation="elu", obs_normalization=True),
         algorithm=DPPOAlgorithmCfg(**defaults),
     )
@@ -92,8 +93,11 @@ def test_isaaclab_runner_hosts_dppo_and_logs_to_tensorboard(tmp_path):
         assert tag in tags, f"{tag} not logged; got {sorted(tags)}"
 
 
-def test_frozen_steps_stay_bit_identical_after_an_update(tmp_path):
-    runner = make_runner(make_cfg(write_checkpoint(tmp_path / "final.pt")))
+@pytest.mark.parametrize("actor_cfg", [DiffusionActorCfg(ft_denoising_steps=2),
+                                       DiffusionActorCfg(sampler="ddim", ft_denoising_steps=3, ddim_eta=1.0)],
+                         ids=["ddpm", "ddim"])
+def test_frozen_steps_stay_bit_identical_after_an_update(tmp_path, actor_cfg):
+    runner = make_runner(make_cfg(write_checkpoint(tmp_path / "final.pt"), actor=actor_cfg))
     actor = runner.alg.actor
     obs = runner.env.get_observations()
     before = actor.act(obs, generator=torch.Generator().manual_seed(5))

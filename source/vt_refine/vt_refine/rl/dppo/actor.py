@@ -178,7 +178,8 @@ class DiffusionActor(nn.Module):
     def raw_policy_obs(self, obs: TensorDict | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The policy's observation keys in env units, read from the actor's group of an rsl-rl TensorDict."""
         if self.obs_group not in obs.keys():
-            raise ValueError(f"observation group '{self.obs_group}' is missing; the env gives groups {list(obs.keys())}")
+            raise ValueError(f"observation group '{self.obs_group}' is missing; the env gives groups "
+                             f"{list(obs.keys())}")
         group = obs[self.obs_group]
         if isinstance(group, torch.Tensor):
             return self._unflatten_group(group)
@@ -197,8 +198,8 @@ class DiffusionActor(nn.Module):
         shapes = self.cfg.obs_shapes
         if len(shapes) != 1:
             raise ValueError(f"observation group '{self.obs_group}' is a flat tensor of shape {tuple(flat.shape)}, but "
-                             f"the diffusion policy needs the separate keys {list(shapes)}; set concatenate_terms=False "
-                             "for that group")
+                             f"the diffusion policy needs the separate keys {list(shapes)}; set "
+                             "concatenate_terms=False for that group")
         (key, shape), = shapes.items()
         if flat.ndim != 2 or flat.shape[1] != math.prod(shape):
             raise ValueError(f"observation group '{self.obs_group}' has shape {tuple(flat.shape)}; the diffusion "
@@ -359,7 +360,8 @@ class DiffusionActor(nn.Module):
 
     def as_jit(self) -> nn.Module:
         raise NotImplementedError("the DPPO diffusion actor cannot be exported to TorchScript (its chain mixes a "
-                                  "frozen and a fine-tuned denoiser); run it in Python with runner.get_inference_policy()")
+                                  "frozen and a fine-tuned denoiser); run it in Python with "
+                                  "runner.get_inference_policy()")
 
     def as_onnx(self, verbose: bool = False) -> nn.Module:
         raise NotImplementedError("the DPPO diffusion actor cannot be exported to ONNX")

@@ -302,7 +302,8 @@ class DPPO:
         """Restore what ``load_cfg`` selects (all when None): actor, critic, optimizer, iteration."""
         if "actor_optimizer_state_dict" not in loaded_dict:
             raise ValueError("this checkpoint was not written by DPPO (no actor_optimizer_state_dict); to start "
-                             "fine-tuning from a pre-trained policy set agent.pretrained_checkpoint instead of --resume")
+                             "fine-tuning from a pre-trained policy set agent.pretrained_checkpoint instead of "
+                             "--resume")
         load_cfg = dict(load_cfg) if load_cfg is not None else {"actor": True, "critic": True, "optimizer": True,
                                                                 "iteration": True}
         if load_cfg.get("actor"):
@@ -411,8 +412,8 @@ class DPPO:
                              f"({list(raw)}); set it to one of them or to None (hold with zeros)")
         value = raw[self.hold_obs_key]
         if value.ndim != 3 or value.shape[-1] != self.actor.cfg.action_dim:
-            raise ValueError(f"algorithm.hold_obs_key '{self.hold_obs_key}' has per-env shape {tuple(value.shape[1:])}; "
-                             f"holding needs (To, Da = {self.actor.cfg.action_dim})")
+            raise ValueError(f"algorithm.hold_obs_key '{self.hold_obs_key}' has per-env shape "
+                             f"{tuple(value.shape[1:])}; holding needs (To, Da = {self.actor.cfg.action_dim})")
 
     def _bootstrap_from_final_obs(self, cut: torch.Tensor, final_obs: Mapping[str, Any]) -> None:
         """Use V(terminal observation) for envs whose episode was cut by a time limit at this step."""

@@ -63,8 +63,8 @@ def generalized_advantages(
         (advantages, returns), Tensors of shape (N, E); returns = advantages + values.
     """
     if rewards.shape != values.shape or rewards.shape != dones.shape or last_values.shape != rewards.shape[1:]:
-        raise ValueError(f"GAE needs rewards, values, dones of one shape (N, E) and last_values (E,), got "
-                         f"{tuple(rewards.shape)}, {tuple(values.shape)}, {tuple(dones.shape)}, {tuple(last_values.shape)}")
+        shapes = [tuple(x.shape) for x in (rewards, values, dones, last_values)]
+        raise ValueError(f"GAE needs rewards, values, dones of one shape (N, E) and last_values (E,), got {shapes}")
     advantages = torch.zeros_like(rewards)
     running = torch.zeros_like(last_values)
     for n in reversed(range(rewards.shape[0])):
