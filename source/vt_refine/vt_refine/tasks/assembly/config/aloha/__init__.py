@@ -3,6 +3,7 @@
 import gymnasium as gym
 
 from . import agents
+from .agents import rsl_rl_dppo_cfg
 
 TASKS = {
     "PegInHole": "PegInHoleAlohaEnvCfg",
@@ -16,14 +17,20 @@ TASKS = {
 TASK_IDS = tuple(f"VTRefine-{name}-Aloha" for name in TASKS)
 
 for _name, _cfg in TASKS.items():
+    _task_id = f"VTRefine-{_name}-Aloha"
+    _dppo_cfg = rsl_rl_dppo_cfg.register_task_cfg(_task_id)
     gym.register(
-        id=f"VTRefine-{_name}-Aloha",
+        id=_task_id,
         # Isaac Lab's ManagerBasedRLEnv, built after a device check (see assembly_env.py)
         entry_point="vt_refine.tasks.assembly.assembly_env:make_assembly_env",
         disable_env_checker=True,
         kwargs={
             "env_cfg_entry_point": f"{__name__}.aloha_env_cfg:{_cfg}",
+            # state-based PPO (a baseline; RL from scratch on the sparse reward is not expected to succeed)
             "rsl_rl_cfg_entry_point": f"{agents.__name__}.rsl_rl_ppo_cfg:AssemblyPPORunnerCfg",
+            # DPPO fine-tuning of a pre-trained diffusion policy: --agent rsl_rl_dppo_cfg_entry_point
+            "rsl_rl_dppo_cfg_entry_point": f"{rsl_rl_dppo_cfg.__name__}:{_dppo_cfg}",
+            # PPO stays the default: DPPO cannot start without agent.pretrained_checkpoint
             "default_agent": "rsl_rl",
         },
     )
