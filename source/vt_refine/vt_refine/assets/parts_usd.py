@@ -1,20 +1,42 @@
 """USD files of the assembly parts (plug and socket), written by code and cached.
 
-Each part is one rigid body whose collider is the part's triangle mesh: Newton's collision pipeline
-handles triangle meshes on CPU (a real hole, unlike MuJoCo's convex-hull treatment), and PhysX uses
-the same file with an SDF or convex-decomposition approximation selected by ``collision_approximation``.
+Each part is one rigid body ``/part``. Its full triangle mesh ``/part/mesh`` is always there (the tactile
+sensor queries the first Mesh under the part); what collides depends on ``collision_approximation``:
+
+* ``"convex_pieces"`` (default): ``/part/mesh`` is visual only, and the colliders are the convex pieces of
+  :func:`~vt_refine.assets.convex_decomposition.decompose_layered` under ``/part/collision`` (purpose
+  ``guide``, so not rendered), each a ``convexHull`` mesh collider. Newton's CPU pipeline handles convex
+  shapes far better than triangle meshes (gripper pads no longer sink into the part) and faster, and the
+  pieces reproduce bores, slots and keys to within 0.1 mm (material removed only), so 1 mm fits work.
+  Each piece gets a contact gap below half the clearance (see ``PIECE_CONTACT_GAP_FRACTION``).
+* ``"none"``: ``/part/mesh`` itself is a triangle-mesh collider (Newton on GPU).
+* any other UsdPhysics approximation (``"sdf"``, ``"convexDecomposition"``, ...): ``/part/mesh`` is the
+  collider with that approximation (PhysX).
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .parts import AssemblyGeometry, make_assembly
 
-PARTS_USD_VERSION = 3
+PARTS_USD_VERSION = 4
 """Bump when the written part files change, so cached files are regenerated."""
+
+CONVEX_PIECES = "convex_pieces"
+"""``collision_approximation`` that collides through the layered convex decomposition."""
+
+DEFAULT_COLLISION_APPROXIMATION = CONVEX_PIECES
+
+PIECE_CONTACT_GAP_FRACTION = 0.4
+"""Contact gap of each convex piece as a fraction of the fit clearance (``newton:contactGap``). Newton
+speculates contacts between shapes closer than the sum of their gaps; with the scene's 5 mm default,
+a plug in a bore is within reach of all ~32 bore pieces and the contacts (over 400 per world) overflow
+MJWarp's buffer, which drops some and lets the plug fall through the socket. Two pieces' gaps
+(0.8 x clearance) stay below the clearance, so a centred plug makes none."""
 
 PART_COLORS = {"plug": (0.20, 0.45, 0.85), "socket": (0.80, 0.75, 0.70)}
 
@@ -25,50 +47,125 @@ def write_part_usd(
     faces: np.ndarray,
     mass: float,
     color: tuple[float, float, float],
-    collision_approximation: str = "none",
+    collision_approximation: str = DEFAULT_COLLISION_APPROXIMATION,
     friction: float = 0.5,
+    pieces: list | None = None,
+    piece_contact_gap: float | None = None,
 ) -> None:
-    """Write one rigid part: an Xform body ``/part`` with a mesh collider ``/part/mesh``.
+    """Write one rigid part: an Xform body ``/part`` with its mesh ``/part/mesh`` and its colliders.
 
     Args:
+        path: USD file to write.
         vertices: Array of shape (V, 3) in the part frame [m].
         faces: Integer array of shape (F, 3).
-        mass: Part mass [kg]; the engine derives the inertia from the mesh.
-        collision_approximation: UsdPhysics mesh approximation ("none" = triangle mesh,
-            "convexDecomposition", "sdf" for GPU PhysX).
+        mass: Part mass [kg]; the engine derives the inertia from the colliders.
+        color: Display colour (r, g, b) in [0, 1].
+        collision_approximation: ``"convex_pieces"`` (convex colliders under ``/part/collision``), ``"none"``
+            (triangle-mesh collider) or a UsdPhysics mesh approximation of ``/part/mesh`` ("sdf",
+            "convexDecomposition", ... for PhysX); see the module docstring.
+        friction: Static and dynamic friction of the part's physics material.
+        pieces: Convex pieces (trimesh meshes, part frame [m]) for ``"convex_pieces"``; computed with
+            :func:`~vt_refine.assets.convex_decomposition.decompose_layered` when None.
+        piece_contact_gap: ``newton:contactGap`` of every piece [m] (see ``PIECE_CONTACT_GAP_FRACTION``);
+            None leaves the scene's default.
+
+    Raises:
+        ConvexDecompositionError: ``"convex_pieces"`` on a mesh the layered decomposition cannot handle.
     """
+    from pxr import Sdf, UsdGeom, UsdPhysics
+
     from . import usd_builder as ub
     from .contact import apply_contact_params
 
-    stage, root = ub.new_stage(str(path), "part")
-    from pxr import UsdPhysics
+    convex = collision_approximation == CONVEX_PIECES
+    if convex and pieces is None:
+        import trimesh
 
+        from .convex_decomposition import decompose_layered
+
+        pieces = decompose_layered(trimesh.Trimesh(vertices=vertices, faces=faces, process=False))
+    stage, root = ub.new_stage(str(path), "part")
     UsdPhysics.RigidBodyAPI.Apply(root)
     mass_api = UsdPhysics.MassAPI.Apply(root)
     mass_api.CreateMassAttr(float(mass))
     material = ub.add_physics_material(stage, "/part/material", friction, friction)
-    mesh = ub.add_mesh(stage, "/part/mesh", vertices, faces, collide=True, approximation=collision_approximation,
-                       material=material, color=color)
-    apply_contact_params(mesh)
+    # first Mesh under the part: the tactile sensor's SDF source, so it stays first and named "mesh"
+    mesh = ub.add_mesh(
+        stage,
+        "/part/mesh",
+        vertices,
+        faces,
+        collide=not convex,
+        approximation=collision_approximation,
+        material=material,
+        color=color,
+    )
+    if not convex:
+        apply_contact_params(mesh)
+    else:
+        group = UsdGeom.Xform.Define(stage, "/part/collision")
+        UsdGeom.Imageable(group).CreatePurposeAttr(UsdGeom.Tokens.guide)  # colliders are not drawn
+        for i, piece in enumerate(pieces):
+            prim = ub.add_mesh(
+                stage,
+                f"/part/collision/piece_{i:03d}",
+                piece.vertices,
+                piece.faces,
+                collide=True,
+                approximation="convexHull",
+                material=material,
+                color=color,
+            )
+            UsdGeom.Imageable(prim).CreatePurposeAttr(UsdGeom.Tokens.guide)
+            apply_contact_params(prim)
+            if piece_contact_gap is not None:
+                prim.CreateAttribute("newton:contactGap", Sdf.ValueTypeNames.Float).Set(float(piece_contact_gap))
     stage.GetRootLayer().Save()
 
 
 def assembly_usd_paths(
-    geometry: AssemblyGeometry, collision_approximation: str = "none"
+    geometry: AssemblyGeometry, collision_approximation: str = DEFAULT_COLLISION_APPROXIMATION
 ) -> tuple[Path, Path]:
-    """Cached USD files (plug, socket) for an assembly geometry."""
+    """Cached USD files (plug, socket) for an assembly geometry.
+
+    With ``"convex_pieces"``, a part the layered decomposition cannot handle (a real mesh that is not a stack
+    of z-prisms) falls back to its triangle-mesh collider, with a warning.
+    """
     from .cache import cached_build
+    from .convex_decomposition import ConvexDecompositionError
+
+    piece_gap = PIECE_CONTACT_GAP_FRACTION * float(geometry.clearance)
 
     def build(out: Path) -> None:
-        for role, mesh, mass in (("plug", geometry.plug, geometry.plug_mass), ("socket", geometry.socket, geometry.socket_mass)):
-            write_part_usd(out / f"{role}.usda", mesh.vertices, mesh.faces, mass, PART_COLORS[role],
-                           collision_approximation)
+        for role, mesh, mass in (
+            ("plug", geometry.plug, geometry.plug_mass),
+            ("socket", geometry.socket, geometry.socket_mass),
+        ):
+            try:
+                write_part_usd(
+                    out / f"{role}.usda",
+                    mesh.vertices,
+                    mesh.faces,
+                    mass,
+                    PART_COLORS[role],
+                    collision_approximation,
+                    piece_contact_gap=piece_gap,
+                )
+            except ConvexDecompositionError as err:
+                warnings.warn(
+                    f"{geometry.spec.name} {role}: no convex decomposition ({err}); it collides as a triangle mesh, "
+                    "which Newton handles poorly on CPU.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                write_part_usd(out / f"{role}.usda", mesh.vertices, mesh.faces, mass, PART_COLORS[role], "none")
 
     params = {
         "usd_version": PARTS_USD_VERSION,
         "asset_id": geometry.spec.asset_id,
         "clearance": round(float(geometry.clearance), 9),
         "approximation": collision_approximation,
+        "piece_contact_gap": round(piece_gap, 9),
         # content hash: a user-supplied real mesh must not collide with the procedural one in the cache
         "mesh_digest": _mesh_digest(geometry),
     }
@@ -76,9 +173,11 @@ def assembly_usd_paths(
     return folder / "plug.usda", folder / "socket.usda"
 
 
-def procedural_assembly_usd_paths(key: str, clearance: float = 0.001) -> tuple[Path, Path]:
+def procedural_assembly_usd_paths(
+    key: str, clearance: float = 0.001, collision_approximation: str = DEFAULT_COLLISION_APPROXIMATION
+) -> tuple[Path, Path]:
     """USD files of one of the five procedural assemblies (by id, name or task name)."""
-    return assembly_usd_paths(make_assembly(key, clearance=clearance))
+    return assembly_usd_paths(make_assembly(key, clearance=clearance), collision_approximation)
 
 
 def _mesh_digest(geometry: AssemblyGeometry) -> str:
