@@ -36,6 +36,7 @@ from vt_refine.assets.aloha import ALOHA_JOINT_NAMES, aloha_articulation_cfg
 from vt_refine.sensors.piezo_tactile import PiezoTactileSensorCfg
 
 from . import mdp
+from .point_cloud_cfg import CAMERA_POS, CAMERA_ROT, PointCloudCfg, WorkspaceCameraCfg
 
 JOINTS = SceneEntityCfg("robot", joint_names=list(ALOHA_JOINT_NAMES), preserve_order=True)
 """The 16 actuated joints in the facts file's order (left arm then right arm)."""
@@ -101,7 +102,12 @@ class AssemblySceneCfg(InteractiveSceneCfg):
     )
 
     # the four FlexiTac pads; tactile points are expressed in the (fixed) camera frame
-    tactile = PiezoTactileSensorCfg(prim_path="{ENV_REGEX_NS}/Robot")
+    tactile = PiezoTactileSensorCfg(
+        prim_path="{ENV_REGEX_NS}/Robot", output_frame_pos=CAMERA_POS, output_frame_rot=CAMERA_ROT
+    )
+
+    # the fixed depth camera over the workspace (same pose as the tactile output frame: one cloud frame)
+    camera = WorkspaceCameraCfg()
 
     light = AssetBaseCfg(
         prim_path="/World/light",
@@ -127,15 +133,18 @@ class ActionsCfg:
 class ObservationsCfg:
     @configclass
     class PolicyCfg(ObsGroup):
-        """What the policy sees: joint positions with a 2-step history (point clouds join later)."""
+        """What the policy sees, as separate keys with a 2-step history (oldest first): ``point_cloud`` (E, 2, N + 1536,
+        5), the merged visuo-tactile cloud (visual only for the -Visual tasks), and ``joint_pos`` (E, 2, 16)."""
 
+        point_cloud = ObsTerm(func=mdp.merged_point_cloud)
         joint_pos = ObsTerm(func=mdp.joint_pos, params={"asset_cfg": JOINTS})
 
         def __post_init__(self):
             self.enable_corruption = False
-            self.concatenate_terms = True
+            # a dict group: rsl-rl gets a nested TensorDict, the diffusion policy reads its keys
+            self.concatenate_terms = False
             self.history_length = 2
-            self.flatten_history_dim = True
+            self.flatten_history_dim = False
 
     @configclass
     class CriticCfg(ObsGroup):
@@ -255,6 +264,7 @@ class AssemblyEnvCfg(ManagerBasedRLEnvCfg):
     """Bimanual assembly on the ALOHA twin (state observations; the sensing issues add clouds/touch)."""
 
     task: AssemblyTaskCfg = AssemblyTaskCfg()
+    point_cloud: PointCloudCfg = PointCloudCfg()
     scene: AssemblySceneCfg = AssemblySceneCfg(num_envs=16, env_spacing=2.5, replicate_physics=True)
     observations: ObservationsCfg = ObservationsCfg()
     actions: ActionsCfg = ActionsCfg()

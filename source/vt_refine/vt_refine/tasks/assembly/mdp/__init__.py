@@ -8,6 +8,7 @@ from isaaclab.envs.mdp import *  # noqa: F401, F403
 
 from .events import *  # noqa: F401, F403
 from .observations import *  # noqa: F401, F403
+from .point_cloud import *  # noqa: F401, F403
 from .rewards import *  # noqa: F401, F403
 from .success import *  # noqa: F401, F403
 from .terminations import *  # noqa: F401, F403

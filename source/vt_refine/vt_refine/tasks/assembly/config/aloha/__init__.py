@@ -1,4 +1,5 @@
-"""Gym registrations of the ALOHA assembly tasks: ``VTRefine-<Task>-Aloha``."""
+"""Gym registrations of the ALOHA assembly tasks: ``VTRefine-<Task>-Aloha`` (visuo-tactile policy cloud) and
+``VTRefine-<Task>-Aloha-Visual`` (the visual-only baseline: no taxel points in the policy cloud)."""
 
 import gymnasium as gym
 
@@ -16,8 +17,13 @@ TASKS = {
 
 TASK_IDS = tuple(f"VTRefine-{name}-Aloha" for name in TASKS)
 
-for _name, _cfg in TASKS.items():
-    _task_id = f"VTRefine-{_name}-Aloha"
+VISUAL_TASK_IDS = tuple(f"VTRefine-{name}-Aloha-Visual" for name in TASKS)
+"""Visual-only variants; their env cfgs are ``<Task>AlohaVisualEnvCfg`` (same agents, their own DPPO cfg)."""
+
+_VARIANTS = {f"VTRefine-{name}-Aloha": cfg for name, cfg in TASKS.items()}
+_VARIANTS.update({f"VTRefine-{name}-Aloha-Visual": cfg.replace("EnvCfg", "VisualEnvCfg") for name, cfg in TASKS.items()})
+
+for _task_id, _cfg in _VARIANTS.items():
     _dppo_cfg = rsl_rl_dppo_cfg.register_task_cfg(_task_id)
     gym.register(
         id=_task_id,

@@ -3,6 +3,7 @@
 from isaaclab.utils import configclass
 
 from ...assembly_env_cfg import AssemblyEnvCfg, AssemblyTaskCfg
+from ...point_cloud_cfg import PointCloudCfg
 
 
 @configclass
@@ -38,3 +39,33 @@ class ShaftCollarAlohaEnvCfg(AssemblyEnvCfg):
     """AutoMate 00007: a collar slid over a shaft."""
 
     task: AssemblyTaskCfg = AssemblyTaskCfg(assembly="00007")
+
+
+##
+# Visual-only variants (the paper's "visual" baseline): the policy's cloud holds the camera points only
+##
+
+
+@configclass
+class PegInHoleAlohaVisualEnvCfg(PegInHoleAlohaEnvCfg):
+    point_cloud: PointCloudCfg = PointCloudCfg(include_tactile=False)
+
+
+@configclass
+class NutBoltAlohaVisualEnvCfg(NutBoltAlohaEnvCfg):
+    point_cloud: PointCloudCfg = PointCloudCfg(include_tactile=False)
+
+
+@configclass
+class BayonetAlohaVisualEnvCfg(BayonetAlohaEnvCfg):
+    point_cloud: PointCloudCfg = PointCloudCfg(include_tactile=False)
+
+
+@configclass
+class ConnectorAlohaVisualEnvCfg(ConnectorAlohaEnvCfg):
+    point_cloud: PointCloudCfg = PointCloudCfg(include_tactile=False)
+
+
+@configclass
+class ShaftCollarAlohaVisualEnvCfg(ShaftCollarAlohaEnvCfg):
+    point_cloud: PointCloudCfg = PointCloudCfg(include_tactile=False)
