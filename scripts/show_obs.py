@@ -74,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     ax.set_xlabel("x right [m]")
     ax.set_ylabel("z forward [m]")
     ax.set_zlabel("-y up [m]")
-    ax.view_init(elev=20, azim=-80)
+    shown = cloud[visual | tactile, :3]
+    if len(shown):
+        ax.set_box_aspect(tuple((shown.amax(0) - shown.amin(0)).clamp(min=1e-3)[[0, 2, 1]].tolist()))  # true scale
+    ax.view_init(elev=15, azim=-70)  # near the camera's own view (image up = screen up), a little from the side
     ax.legend(loc="upper left")
     ax.set_title(f"{args.task}: policy point cloud, env {args.env_index}, step {args.steps} (camera frame)")
     fig.savefig(out, dpi=120, bbox_inches="tight")

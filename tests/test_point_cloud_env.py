@@ -186,7 +186,8 @@ def test_rsl_rl_gets_a_nested_tensordict_the_dppo_actor_reads(env):
         unet=UnetCfg(down_dims=(16, 32), kernel_size=3, diffusion_step_embed_dim=16),
         diffusion=DiffusionCfg(denoising_steps=4, ddim_steps=2),
     )
-    stats = {"actions": {"min": -np.ones(16), "max": np.ones(16)}, "joint_pos": {"min": -np.ones(16), "max": np.ones(16)}}
+    unit = {"min": -np.ones(16), "max": np.ones(16)}
+    stats = {"actions": unit, "joint_pos": unit}
     actor = DiffusionActor(DiffusionPolicy.from_stats(cfg, stats), ft_denoising_steps=2)
     out = actor.act(obs, generator=torch.Generator().manual_seed(0))
     assert out.actions.shape == (2, 16, 16) and torch.isfinite(out.actions).all()

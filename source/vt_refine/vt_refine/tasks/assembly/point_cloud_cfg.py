@@ -155,12 +155,13 @@ class PointCloudCfg:
                                      f"{self.crop_max}")
         empty = [axis for axis, lo, hi in zip("xyz", self.crop_min, self.crop_max) if not lo < hi]
         if empty:
-            raise PointCloudCfgError(f"point_cloud crop box is empty along {', '.join(empty)}: crop_min={self.crop_min} "
-                                     f"must be below crop_max={self.crop_max} on every axis [m, env frame]")
+            raise PointCloudCfgError(f"point_cloud crop box is empty along {', '.join(empty)}: crop_min="
+                                     f"{self.crop_min} must be below crop_max={self.crop_max} on every axis "
+                                     "[m, env frame]")
         if self.crop_max[2] <= self.table_top_z + self.table_margin:
             raise PointCloudCfgError(
-                f"point_cloud crop box ends at z = {self.crop_max[2]} m, not above the table (table_top_z + table_margin "
-                f"= {self.table_top_z + self.table_margin} m): every point would be dropped as table")
+                f"point_cloud crop box ends at z = {self.crop_max[2]} m, not above the table (table_top_z + "
+                f"table_margin = {self.table_top_z + self.table_margin} m): every point would be dropped as table")
         if self.table_margin < 0:
             raise PointCloudCfgError(f"point_cloud.table_margin must be >= 0 [m], got {self.table_margin}")
         if self.noise_std < 0:

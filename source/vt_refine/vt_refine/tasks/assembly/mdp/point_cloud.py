@@ -86,13 +86,13 @@ def depth_to_points(depth: torch.Tensor, rays: torch.Tensor) -> tuple[torch.Tens
     """Unproject planar depth images into camera-frame points.
 
     Args:
-        depth: Tensor of shape (E, H, W) or (E, H, W, 1): distance along the optical axis [m]; misses are 0
-            (Newton), inf or NaN (RTX).
-        rays: Tensor of shape (E or 1, H * W, 3) from :func:`pixel_rays`.
+        depth: Tensor of shape (E, H, W), (E, H, W, 1) or (E, P) (selected pixels): distance along the optical
+            axis [m]; misses are 0 (Newton), inf or NaN (RTX).
+        rays: Tensor of shape (E or 1, P = H * W or the selection, 3) from :func:`pixel_rays` (or those rays rotated
+            into another frame: the points are then offsets from the camera in that frame).
 
     Returns:
-        Points, Tensor of shape (E, H * W, 3) [m] (zeros where invalid), and their validity, bool Tensor of
-        shape (E, H * W).
+        Points, Tensor of shape (E, P, 3) [m] (zeros where invalid), and their validity, bool Tensor of shape (E, P).
     """
     d = depth.reshape(depth.shape[0], -1)
     valid = torch.isfinite(d) & (d > 0)
@@ -288,9 +288,11 @@ def _quat_to_matrix_np(quat_xyzw) -> np.ndarray:
 
 
 class _CameraSource:
-    """Candidate points from the depth camera: every pixel, unprojected and moved to the env frame."""
+    """Candidate points from the depth camera: the pixels whose ray crosses the crop box, unprojected into the env
+    frame."""
 
-    def __init__(self, cfg: PointCloudCfg, env: ManagerBasedRLEnv, camera):
+    def __init__(self, cfg: PointCloudCfg, env: ManagerBasedRLEnv, camera, cam_pos: torch.Tensor,
+                 cam_rot: torch.Tensor):
         if cfg.depth_data_type not in camera.cfg.data_types:
             raise PointCloudCfgError(
                 f"point_cloud.depth_data_type = {cfg.depth_data_type!r} but the camera '{cfg.camera_name}' renders "
@@ -301,25 +303,21 @@ class _CameraSource:
         if torch.allclose(intrinsics, intrinsics[:1].expand_as(intrinsics)):
             intrinsics = intrinsics[:1]  # one ray field for all envs
         rays = pixel_rays(intrinsics, camera.cfg.height, camera.cfg.width)  # (1 or E, H*W, 3), camera frame
-        cam_pos, cam_rot = _camera_pose(env, camera)
         rays_env = rays @ cam_rot.T  # env-frame direction per unit of planar depth
         # the camera is static: pixels whose ray misses the crop box can never give a point (skip them every step)
         spawn = camera.cfg.spawn
         near, far = spawn.clipping_range if spawn is not None else (0.0, math.inf)
-        lo = torch.tensor(cfg.crop_min, dtype=torch.float32, device=env.device)
-        lo[2] = max(lo[2], cfg.table_top_z + cfg.table_margin)
-        hit = ray_box_hit(cam_pos, rays_env, lo, torch.tensor(cfg.crop_max, dtype=torch.float32, device=env.device),
-                          near, far).any(dim=0)  # (H*W,)
-        self.pixels = hit.nonzero().squeeze(-1)
+        floor = max(cfg.crop_min[2], cfg.table_top_z + cfg.table_margin)
+        lo = torch.tensor([cfg.crop_min[0], cfg.crop_min[1], floor], dtype=torch.float32, device=env.device)
+        hi = torch.tensor(cfg.crop_max, dtype=torch.float32, device=env.device)
+        self.pixels = ray_box_hit(cam_pos, rays_env, lo, hi, near, far).any(dim=0).nonzero().squeeze(-1)  # (K,)
         self.rays_env = rays_env[:, self.pixels]  # (1 or E, K, 3)
-        self.cam_pos = cam_pos
 
     def candidates(self, env, cam_pos: torch.Tensor, cam_rot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         depth = self.camera.data.output[self.data_type].torch
         depth = depth.reshape(depth.shape[0], -1)[:, self.pixels]  # (E, K)
-        valid = torch.isfinite(depth) & (depth > 0)
-        depth = torch.where(valid, depth, torch.zeros_like(depth))
-        return depth.unsqueeze(-1) * self.rays_env + self.cam_pos, valid
+        offsets, valid = depth_to_points(depth, self.rays_env)  # env-frame offsets from the camera
+        return offsets + cam_pos, valid
 
 
 class _MeshSource:
@@ -476,7 +474,10 @@ class visual_point_cloud(ManagerTermBase):
         self.crop_max = torch.tensor(pc.crop_max, dtype=torch.float32, device=device)
         self.table_z = float(pc.table_top_z + pc.table_margin)
         self.cam_pos, self.cam_rot, camera = _camera_frame(pc, env)
-        self.source = _CameraSource(pc, env, camera) if pc.source == "camera" else _MeshSource(pc, env)
+        if pc.source == "camera":
+            self.source = _CameraSource(pc, env, camera, self.cam_pos, self.cam_rot)
+        else:
+            self.source = _MeshSource(pc, env)
         self.tactile = None
         if pc.include_tactile:
             if pc.tactile_name not in env.scene.keys():
@@ -512,12 +513,6 @@ class merged_point_cloud(visual_point_cloud):
         return torch.cat([visual, tactile_channels(self.tactile.data.tactile_points)], dim=1)
 
 
-def _camera_pose(env: ManagerBasedRLEnv, camera) -> tuple[torch.Tensor, torch.Tensor]:
-    """Camera position (3,) [m] and camera-to-env rotation (3, 3) of env 0 (OpenCV axes)."""
-    pos = (camera.data.pos_w.torch - env.scene.env_origins)[0].to(device=env.device, dtype=torch.float32)
-    return pos, matrix_from_quat(camera.data.quat_w_ros.torch[0].to(device=env.device, dtype=torch.float32))
-
-
 def _camera_frame(pc: PointCloudCfg, env: ManagerBasedRLEnv):
     """Camera pose in the env frame (position (3,) [m], camera-to-env rotation (3, 3)) and the camera sensor
     (None when the scene has none). Refuses a camera and tactile frame that differ, and a view of nothing."""
@@ -534,17 +529,18 @@ def _camera_frame(pc: PointCloudCfg, env: ManagerBasedRLEnv):
         raise PointCloudCfgError(f"point_cloud.source is 'camera' but the scene has no camera '{pc.camera_name}'; "
                                  "add the workspace camera (scene.camera) or set point_cloud.source='mesh'")
     if not frames:
-        raise PointCloudCfgError(f"point clouds are expressed in the camera frame, but the scene has neither the camera "
-                                 f"'{pc.camera_name}' nor the tactile sensor '{pc.tactile_name}' to take it from")
+        raise PointCloudCfgError(f"point clouds are expressed in the camera frame, but the scene has neither the "
+                                 f"camera '{pc.camera_name}' nor the tactile sensor '{pc.tactile_name}' to take it "
+                                 "from")
     if "camera" in frames and "tactile" in frames:
         (cp, cq), (tp, tq) = frames["camera"], frames["tactile"]
         dot = (cq * tq).sum(-1).abs()
         if float((cp - tp).norm(dim=-1).max()) > 1e-4 or float(dot.min()) < 1.0 - 1e-6:
             raise PointCloudCfgError(
-                f"the camera '{pc.camera_name}' (pos {cp[0].tolist()}, rot {cq[0].tolist()}, env frame, OpenCV axes) and "
-                f"the tactile output frame (pos {tp[0].tolist()}, rot {tq[0].tolist()}) differ: the merged cloud needs "
-                "both in one frame; set scene.tactile.output_frame_pos/rot to the camera pose (point_cloud_cfg.CAMERA_POS"
-                "/CAMERA_ROT)")
+                f"the camera '{pc.camera_name}' (pos {cp[0].tolist()}, rot {cq[0].tolist()}, env frame, OpenCV "
+                f"axes) and the tactile output frame (pos {tp[0].tolist()}, rot {tq[0].tolist()}) differ: the merged "
+                "cloud needs both in one frame; set scene.tactile.output_frame_pos/rot to the camera pose "
+                "(point_cloud_cfg.CAMERA_POS/CAMERA_ROT)")
     pos, quat = frames["camera"] if "camera" in frames else frames["tactile"]
     if float((pos - pos[:1]).norm(dim=-1).max()) > 1e-4:
         raise PointCloudCfgError("the camera must sit at the same pose in every env (env frame)")
@@ -559,8 +555,8 @@ def _camera_frame(pc: PointCloudCfg, env: ManagerBasedRLEnv):
         where = (f"camera '{pc.camera_name}' at {cam_pos.tolist()} (env frame) and the crop box "
                  f"{tuple(pc.crop_min)}..{tuple(pc.crop_max)} m")
         if seen == 0.0:
-            raise PointCloudCfgError(f"the {where}: the camera sees none of the box (above the table); point the camera "
-                                     "at the workspace or move the box")
+            raise PointCloudCfgError(f"the {where}: the camera sees none of the box (above the table); point the "
+                                     "camera at the workspace or move the box")
         if seen < 0.5:
             warnings.warn(f"the {where}: the camera sees only {100 * seen:.0f}% of the box", UserWarning, stacklevel=2)
     return cam_pos, cam_rot, camera if pc.source == "camera" else None

@@ -21,7 +21,7 @@ VISUAL_TASK_IDS = tuple(f"VTRefine-{name}-Aloha-Visual" for name in TASKS)
 """Visual-only variants; their env cfgs are ``<Task>AlohaVisualEnvCfg`` (same agents, their own DPPO cfg)."""
 
 _VARIANTS = {f"VTRefine-{name}-Aloha": cfg for name, cfg in TASKS.items()}
-_VARIANTS.update({f"VTRefine-{name}-Aloha-Visual": cfg.replace("EnvCfg", "VisualEnvCfg") for name, cfg in TASKS.items()})
+_VARIANTS.update({f"{task_id}-Visual": cfg.replace("EnvCfg", "VisualEnvCfg") for task_id, cfg in _VARIANTS.items()})
 
 for _task_id, _cfg in _VARIANTS.items():
     _dppo_cfg = rsl_rl_dppo_cfg.register_task_cfg(_task_id)
