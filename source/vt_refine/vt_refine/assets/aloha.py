@@ -235,7 +235,7 @@ def link_poses_at_zero() -> dict[str, np.ndarray]:
 # USD
 # --------------------------------------------------------------------------------------------------
 
-ROBOT_USD_VERSION = 5
+ROBOT_USD_VERSION = 8
 """Bump when the written robot changes, so cached files are regenerated."""
 
 

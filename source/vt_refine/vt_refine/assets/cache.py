@@ -26,7 +26,7 @@ import vt_refine
 if TYPE_CHECKING:
     from vt_refine.assets.parts import AssemblyGeometry
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Bump when any asset generator changes its output, so old cache entries are no longer found."""
 
 MANIFEST_NAME = "manifest.json"

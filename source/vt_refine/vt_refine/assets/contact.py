@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ContactParams:
-    solref: tuple[float, float] = (0.02, 1.0)
+    solref: tuple[float, float] = (0.01, 1.0)
     """MuJoCo (time constant [s], damping ratio) of the contact's reference acceleration."""
     solimp: tuple[float, float, float, float, float] = (0.95, 0.99, 0.001, 0.5, 2.0)
     """MuJoCo impedance (d0, dmax, width [m], midpoint, power): how hard the contact is."""

@@ -498,7 +498,9 @@ def _build_peg_in_hole(spec: AssemblySpec, design: PegInHoleDesign, clearance: f
         plug=peg,
         socket=block,
         assembled_plug_z=assembled_z,
-        plug_grasp=_grasp(design.plug_grasp_z, "y", peg_dy, peg_h, symmetry_order=2),  # across the flats
+        # across the round (33.0) or the flats (32.2): 0.8 mm apart, well inside the gripper's squeeze, so any
+        # closing axis is a good grasp (the expert can then approach from its own side)
+        plug_grasp=_grasp(design.plug_grasp_z, "x", peg_dx, peg_h, symmetry_order=ROUND_GRASP_SYMMETRY),
         # 55.0 x 55.2 mm block: its two sides differ by less than the gripper's squeeze, so 4 axes
         socket_grasp=_grasp(design.socket_grasp_z, "x", block_x, block_h, symmetry_order=4),
         yaw_symmetry=yaw_symmetry,

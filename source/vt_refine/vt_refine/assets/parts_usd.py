@@ -23,7 +23,7 @@ import numpy as np
 
 from .parts import AssemblyGeometry, make_assembly
 
-PARTS_USD_VERSION = 4
+PARTS_USD_VERSION = 5
 """Bump when the written part files change, so cached files are regenerated."""
 
 CONVEX_PIECES = "convex_pieces"

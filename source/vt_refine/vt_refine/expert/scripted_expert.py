@@ -29,15 +29,17 @@ class ScriptedExpertCfg:
     """Hyper-parameters of the scripted expert (durations in control steps at 15 Hz)."""
 
     durations: dict[str, int] = field(default_factory=lambda: {
-        "pregrasp": 22, "approach": 16, "close": 10, "lift": 24, "align": 26, "insert": 60, "release": 8, "retreat": 8,
+        "pregrasp": 22, "approach": 16, "close": 10, "lift": 24, "align": 36, "insert": 60, "release": 8, "retreat": 8,
     })
     duration_jitter: float = 0.15
     """Relative +- jitter of each phase duration (uniform, per env)."""
     pregrasp_backoff: float = 0.085
     """Distance [m] behind the grasp point along the approach axis before closing in."""
     approach_pitch_deg: float = 15.0
-    """The fingers point this far below horizontal when grasping, so the wrist and gripper body stay
-    clear of the table while the finger tips reach low [deg]."""
+    """The fingers point this far below horizontal when grasping a low grasp site, so the wrist and gripper
+    body stay clear of the table while the finger tips reach low [deg]."""
+    level_grasp_height: float = 0.04
+    """Grasp sites at least this high above the table are approached level (pitch 0) [m]."""
     grasp_point_ahead: float = 0.015
     """The grasp point (the part's grasp site) sits this far ahead of the pad centres, towards the tips [m]."""
     squeeze: float = 0.006
@@ -47,9 +49,13 @@ class ScriptedExpertCfg:
     carry_noise: float = 0.01
     """Uniform +- noise on carry positions [m]."""
     lift_height: float = 0.12
-    """Height the right arm lifts the plug by before aligning [m]."""
+    """Height the right arm lifts the plug by before aligning [m] (at least)."""
+    carry_clearance: float = 0.06
+    """While carried, the plug's bottom stays this far above the held socket's top [m]."""
     preinsert_gap: float = 0.015
     """Gap between the plug's bottom and the socket's top before inserting [m]."""
+    hover_height: float = 0.05
+    """The plug first hovers this far above the pre-insert height, then comes down onto the socket's axis [m]."""
     insert_speed: float = 0.0012
     """Descent per control step during insertion [m] (about 18 mm/s)."""
     insert_overshoot: float = 0.003
@@ -92,6 +98,8 @@ class ScriptedAssemblyExpert:
         self._stalled = torch.zeros(e, dtype=torch.long, device=self.device)
         self._search_phase = torch.zeros(e, dtype=torch.float64, device=self.device)
         self._insert_start_z = torch.zeros(e, dtype=torch.float64, device=self.device)
+        self._socket_goal_pos = torch.zeros(e, 3, dtype=torch.float64, device=self.device)
+        self._socket_goal_set = torch.zeros(e, dtype=torch.bool, device=self.device)
 
     # ------------------------------------------------------------------ state
     def _part_pose(self, name: str) -> torch.Tensor:
@@ -135,8 +143,8 @@ class ScriptedAssemblyExpert:
 
         socket = self._part_pose("socket")[env_ids]
         plug = self._part_pose("plug")[env_ids]
-        sock_grasp = self._grasp_pose(socket, self.geometry.socket_grasp, approach_dir=(0.0, 1.0, 0.0), n=n)
-        plug_grasp = self._grasp_pose(plug, self.geometry.plug_grasp, approach_dir=(0.0, -1.0, 0.0), n=n)
+        sock_grasp = self._grasp_pose(socket, self.geometry.socket_grasp, (0.0, 1.0, 0.0), n, self.left, q[:, 0:6])
+        plug_grasp = self._grasp_pose(plug, self.geometry.plug_grasp, (0.0, -1.0, 0.0), n, self.right, q[:, 8:14])
         home_l = self.left.forward(q[:, 0:6])
         home_r = self.right.forward(q[:, 8:14])
 
@@ -153,48 +161,56 @@ class ScriptedAssemblyExpert:
         carry_l[:, :3, 3] += cfg.carry_noise * self._uniform(n, 3)
         wp["carry_l"][env_ids] = carry_l
         carry_r = plug_grasp.clone()
-        carry_r[:, 2, 3] += cfg.lift_height
+        # high enough that the plug's bottom clears the held socket's top by carry_clearance
+        geo = self.geometry
+        socket_top = carry_l[:, 2, 3] - geo.socket_grasp.center[2] + geo.socket_height
+        carry_r[:, 2, 3] = torch.maximum(carry_r[:, 2, 3] + cfg.lift_height,
+                                         socket_top + cfg.carry_clearance + geo.plug_grasp.center[2])
         carry_r[:, 1, 3] = 0.5 * (carry_r[:, 1, 3] + carry_l[:, 1, 3]) + 0.05
         wp["carry_r"][env_ids] = carry_r
         # nominal hand-to-plug transform, refined from measurements once grasped
         self._plug_in_grasp[env_ids] = torch.linalg.inv(plug_grasp) @ plug
         self._best_height[env_ids] = 1e9
+        self._socket_goal_set[env_ids] = False
         self._stalled[env_ids] = 0
         self._search_phase[env_ids] = 2 * math.pi * self._uniform(n, low=0.0, high=1.0)
 
-    def _grasp_pose(self, part: torch.Tensor, site, approach_dir, n: int) -> torch.Tensor:
-        """Grasp-frame pose for a part lying on the table: fingers horizontal, closing along the site's
-        axis (or the symmetric equivalent best suited to the arm), pads clear of the table."""
+    def _grasp_pose(self, part: torch.Tensor, site, approach_dir, n: int, arm: ArmKinematics,
+                    q_start: torch.Tensor) -> torch.Tensor:
+        """Tool-frame pose for grasping a part standing on the table: fingers level or pitched down, closing
+        along the site's axis or one of its symmetric equivalents -- the one whose approach is reachable and
+        closest to the arm's own direction."""
         order = max(int(getattr(site, "symmetry_order", 1)), 1)
         axis_local = torch.tensor(site.closing_axis, dtype=torch.float64, device=self.device)
-        approach = torch.tensor(approach_dir, dtype=torch.float64, device=self.device).expand(n, 3)
-        best, best_score = None, None
-        for k in range(order):  # a handful of symmetric alternatives, not a per-env loop
-            angle = 2 * math.pi * k / order
-            rot = _rot_z(torch.full((n,), angle, dtype=torch.float64, device=self.device))
-            closing = (part[:, :3, :3] @ rot @ axis_local[None, :, None])[..., 0]
-            closing[:, 2] = 0.0
-            closing = torch.nn.functional.normalize(closing, dim=-1)
-            score = -(closing * approach).sum(-1).abs()  # want the closing axis across the approach
-            if best is None:
-                best, best_score = closing, score
-            else:
-                better = score > best_score
-                best = torch.where(better[:, None], closing, best)
-                best_score = torch.where(better, score, best_score)
-        closing = best
+        natural = torch.tensor(approach_dir, dtype=torch.float64, device=self.device).expand(n, 3)
         up = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64, device=self.device).expand(n, 3)
-        horizontal = torch.cross(closing, up, dim=-1)  # perpendicular to the closing axis
-        flip = (horizontal * approach).sum(-1) < 0
-        horizontal = torch.where(flip[:, None], -horizontal, horizontal)
-        pitch = math.radians(self.cfg.approach_pitch_deg)
-        x_axis = math.cos(pitch) * horizontal - math.sin(pitch) * up
-        y_axis = torch.cross(up, horizontal, dim=-1)  # the closing axis, oriented so z points up-ish
+        pitch = 0.0 if site.center[2] >= self.cfg.level_grasp_height else math.radians(self.cfg.approach_pitch_deg)
         center = torch.tensor(site.center, dtype=torch.float64, device=self.device)
         pos = (part[:, :3, :3] @ center[None, :, None])[..., 0] + part[:, :3, 3]
         pos = pos + self.cfg.waypoint_noise * self._uniform(n, 3) * torch.tensor([1.0, 1.0, 0.3], device=self.device)
-        # the IK tool frame is the pad-centre midpoint, a little behind the grasp point
-        return _translate_local(frame_from_axes(pos, x_axis, y_axis), (-self.cfg.grasp_point_ahead, 0.0, 0.0))
+        best, best_cost = None, None
+        for k in range(order):  # a handful of symmetric alternatives, not a per-env loop
+            rot = _rot_z(torch.full((n,), 2 * math.pi * k / order, dtype=torch.float64, device=self.device))
+            closing = (part[:, :3, :3] @ rot @ axis_local[None, :, None])[..., 0]
+            closing[:, 2] = 0.0
+            closing = torch.nn.functional.normalize(closing, dim=-1)
+            horizontal = torch.cross(closing, up, dim=-1)  # perpendicular to the closing axis
+            flip = (horizontal * natural).sum(-1) < 0
+            horizontal = torch.where(flip[:, None], -horizontal, horizontal)
+            x_axis = math.cos(pitch) * horizontal - math.sin(pitch) * up
+            y_axis = torch.cross(up, horizontal, dim=-1)  # the closing axis, oriented so z points up-ish
+            # the IK tool frame is the pad-centre midpoint, a little behind the grasp point
+            pose = _translate_local(frame_from_axes(pos, x_axis, y_axis), (-self.cfg.grasp_point_ahead, 0.0, 0.0))
+            _, error = arm.inverse(pose, q_start, iterations=40)
+            deviation = torch.acos((horizontal * natural).sum(-1).clamp(-1.0, 1.0))
+            cost = deviation + 10.0 * (error > 0.003).double()  # an unreachable grasp loses to any reachable one
+            if best is None:
+                best, best_cost = pose, cost
+            else:
+                better = cost < best_cost
+                best = torch.where(better[:, None, None], pose, best)
+                best_cost = torch.minimum(cost, best_cost)
+        return best
 
     # ------------------------------------------------------------------ acting
     def act(self) -> torch.Tensor:
@@ -229,6 +245,11 @@ class ScriptedAssemblyExpert:
         in_loop = ph["align"] | ph["insert"] | ph["release"] | ph["retreat"] | done
         if in_loop.any():
             target_r = torch.where(in_loop[:, None, None], self._closed_loop_target(q, ph, s, done), target_r)
+            upright = self._upright_socket_target(q, ph)
+            # rotate the socket upright gradually over the first half of the alignment (no jerk in the pads)
+            upright = torch.where((ph["align"] & (s < 0.5))[:, None, None],
+                                  _interp_pose(wp["carry_l"], upright, (s * 2.0).clamp(0.0, 1.0)), upright)
+            target_l = torch.where(in_loop[:, None, None], upright, target_l)
 
         q_l, _ = self.left.inverse(target_l, q[:, 0:6], iterations=cfg.ik_iterations)
         q_r, _ = self.right.inverse(target_r, q[:, 8:14], iterations=cfg.ik_iterations)
@@ -250,6 +271,20 @@ class ScriptedAssemblyExpert:
         self.step_count += 1
         return (2.0 * (q_cmd - self._lo) / (self._hi - self._lo) - 1.0).clamp(-1.0, 1.0).to(torch.float32)
 
+    def _upright_socket_target(self, q, ph) -> torch.Tensor:
+        """Left tool target that holds the socket upright (its yaw kept) where it was when the lift ended:
+        a socket pivoting in the pads under gravity would otherwise tilt the insertion axis."""
+        socket = self._part_pose("socket")
+        grasp_l = self.left.forward(q[:, 0:6])
+        in_hand = torch.linalg.inv(grasp_l) @ socket
+        start = ph["align"] & ~self._socket_goal_set
+        self._socket_goal_pos = torch.where(start[:, None], socket[:, :3, 3], self._socket_goal_pos)
+        self._socket_goal_set |= start
+        goal = torch.eye(4, dtype=torch.float64, device=self.device).repeat(self.num_envs, 1, 1)
+        goal[:, :3, :3] = _yaw_aligned(socket[:, :3, :3], 0)
+        goal[:, :3, 3] = self._socket_goal_pos
+        return goal @ torch.linalg.inv(in_hand)
+
     def _closed_loop_target(self, q, ph, s, done) -> torch.Tensor:
         """Right grasp-frame target that puts the plug on the socket's axis at the planned height."""
         cfg, geo = self.cfg, self.geometry
@@ -267,7 +302,11 @@ class ScriptedAssemblyExpert:
         z_goal = geo.assembled_plug_z - cfg.insert_overshoot
         insert_start = self.boundaries[:, PHASES.index("insert") - 1]
         steps_in = (self.step_count - insert_start).clamp(min=0).double()
-        z_des = torch.where(ph["align"], torch.full_like(height, z_pre), (z_pre - cfg.insert_speed * steps_in).clamp(min=z_goal))
+        # align: first hover well above the socket, then come down to the pre-insert height
+        z_hover = z_pre + cfg.hover_height
+        second_half = ((s - 0.5) * 2.0).clamp(0.0, 1.0)
+        z_align = z_hover + (z_pre - z_hover) * second_half
+        z_des = torch.where(ph["align"], z_align, (z_pre - cfg.insert_speed * steps_in).clamp(min=z_goal))
         z_des = torch.where(ph["release"] | ph["retreat"] | done, torch.full_like(height, z_goal), z_des)
 
         # circular search while insertion stalls above the descent target
@@ -289,7 +328,11 @@ class ScriptedAssemblyExpert:
         backoff = torch.zeros(self.num_envs, 3, dtype=torch.float64, device=self.device)
         backoff[:, 0] = -0.06 * s
         retreat = _translate_local(target, backoff)
-        return torch.where((ph["retreat"] | done)[:, None, None], retreat, target)
+        target = torch.where((ph["retreat"] | done)[:, None, None], retreat, target)
+        # the first half of the alignment travels smoothly from the carry pose to the hover pose
+        first_half = (s * 2.0).clamp(0.0, 1.0)
+        travel = _interp_pose(self.waypoints["carry_r"], target, first_half)
+        return torch.where((ph["align"] & (s < 0.5))[:, None, None], travel, target)
 
 
 # ---------------------------------------------------------------------- pose helpers

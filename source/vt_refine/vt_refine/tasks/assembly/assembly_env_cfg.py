@@ -238,16 +238,19 @@ class AssemblyPhysicsCfg(PresetCfg):
             impratio=1.0,
             iterations=50,
             ls_iterations=50,
-            # per-world constraint/contact buffers: sized for two grasps plus an insertion, not more (cost grows with them)
-            njmax=300,
-            nconmax=150,
-            # Newton's collision pipeline handles the parts' triangle meshes (real holes), MuJoCo's would hull them
+            # per-world buffers: two grasps on convex-piece parts plus an insertion peak near 100 contacts, and a
+            # pyramidal contact takes 4 constraint rows; an overflow silently drops contacts (parts sink, tunnel)
+            njmax=800,
+            nconmax=200,
+            # Newton's collision pipeline: convex-hull pieces with per-shape contact gaps (MuJoCo's would add margins)
             use_mujoco_contacts=False,
         ),
         collision_cfg=NewtonCollisionPipelineCfg(rigid_contact_max=None),
         # a 5 mm contact gap: the 0.1 m default floods the contact buffers with far-away pairs
         default_shape_cfg=NewtonShapeCfg(gap=0.005),
-        num_substeps=1,
+        # two solver substeps (240 Hz): MuJoCo's contact time constant must exceed 2 solver steps, and a 10 ms
+        # one (the pads' and parts' solref) is what keeps a squeezed part from sinking into the pads
+        num_substeps=2,
         use_cuda_graph=True,
     )
     physx: PhysxCfg = PhysxCfg(bounce_threshold_velocity=0.2, gpu_max_rigid_patch_count=2**20)
@@ -324,8 +327,9 @@ def apply_assembly(cfg: AssemblyEnvCfg) -> None:
 
     task = cfg.task
     geometry = assembly_geometry(task)
-    # triangle-mesh colliders for Newton (CPU and GPU); PhysX needs SDF colliders for dynamic meshes
-    plug_usd, socket_usd = assembly_usd_paths(geometry, collision_approximation="none")
+    # exact convex pieces for Newton (CPU and GPU: robust grasps, 3-5x cheaper than triangle meshes);
+    # PhysX gets SDF colliders of the triangle mesh
+    plug_usd, socket_usd = assembly_usd_paths(geometry)
     plug_sdf, socket_sdf = assembly_usd_paths(geometry, collision_approximation="sdf")
     cfg.scene.plug.spawn = preset(
         default=sim_utils.UsdFileCfg(usd_path=str(plug_usd)), physx=sim_utils.UsdFileCfg(usd_path=str(plug_sdf))

@@ -1,0 +1,186 @@
+"""Collect demonstrations of the scripted expert into an HDF5 file (Isaac Lab's recorder layout).
+
+Legend: E envs, T steps of an episode. Episodes run in synchronised batches of E envs: all envs reset
+together, the expert plays each env's script, and every env's episode ends when its script ends or the
+env terminates it (part off the table, blow-up). Each finished episode is appended to the file at once
+(crash-safe: an interrupted run keeps every completed demo; rerunning the same command resumes to the
+requested count).
+
+Recorded per step (the obs *before* the action): every policy-group term's current frame (the env stacks
+the history; the dataset rebuilds it), the tactile image, the critic state, and the action.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..utils.errors import UserError
+
+
+@dataclass
+class CollectResult:
+    path: Path
+    demos_in_file: int
+    episodes_run: int
+    successes: int
+    seconds: float
+
+    @property
+    def success_rate(self) -> float:
+        return self.successes / max(self.episodes_run, 1)
+
+
+def _current_frames(obs) -> dict:
+    """Flatten the env's observation groups into per-step arrays keyed by dataset path.
+
+    The policy group's terms carry a history axis (E, To, ...) when the env stacks history; the newest frame
+    is recorded. A flat (concatenated) policy group is skipped: its joints are recorded from the critic state.
+    """
+    import torch
+
+    frames: dict[str, torch.Tensor] = {}
+    policy = obs.get("policy")
+    if isinstance(policy, dict) or hasattr(policy, "keys"):
+        for key in policy.keys():
+            value = policy[key]
+            frames[f"obs/{key}"] = value[:, -1] if value.dim() >= 3 else value
+    tactile = obs.get("tactile")
+    if tactile is not None and hasattr(tactile, "keys"):
+        for key in tactile.keys():
+            frames[f"obs/{key}"] = tactile[key]
+    if "critic" in obs:
+        frames["states/critic"] = obs["critic"]
+    if "obs/joint_pos" not in frames and "critic" in obs:
+        frames["obs/joint_pos"] = obs["critic"][:, :16]  # the critic state starts with the 16 joints
+    return frames
+
+
+def collect_demos(
+    task: str,
+    num_demos: int,
+    output: str | Path,
+    num_envs: int = 8,
+    seed: int = 0,
+    device: str | None = None,
+    keep_failed: bool = False,
+    max_episodes: int | None = None,
+    progress: bool = True,
+) -> CollectResult:
+    """Collect ``num_demos`` successful (or, with ``keep_failed``, any) expert episodes of ``task``.
+
+    Args:
+        max_episodes: Give up after this many episodes (default: 4 x num_demos + num_envs).
+    """
+    import torch
+    from tqdm import tqdm
+
+    from ..data.hdf5_dataset import DemoWriter
+    from ..envs import check_task, make_env
+    from ..tasks.assembly.assembly_env_cfg import apply_assembly, assembly_geometry
+    from ..tasks.assembly.mdp.success import assembly_success
+    from .scripted_expert import ScriptedAssemblyExpert
+
+    if num_demos < 1:
+        raise UserError(f"--num_demos must be at least 1, got {num_demos}")
+    check_task(task)
+    output = Path(output)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        probe = output.parent / f".{output.name}.writable"
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"cannot write demos to {output}: {error.strerror}; choose a writable --output") from None
+
+    def let_the_expert_release(cfg):  # record the release too; success is judged when the script ends
+        cfg.task.terminate_on_success = False
+        apply_assembly(cfg)
+
+    env = make_env(task, num_envs=num_envs, device=device, seed=seed, cfg_hook=let_the_expert_release)
+    try:
+        geometry = assembly_geometry(env.cfg.task)
+        params = {k: v for k, v in env.cfg.rewards.success.params.items()}
+        expert = ScriptedAssemblyExpert(env, geometry, seed=seed)
+        obs, _ = env.reset()
+        frames = _current_frames(obs)
+        expected = {key: (tuple(value.shape[1:]), "float32") for key, value in frames.items()}
+        expected["actions"] = ((env.action_manager.total_action_dim,), "float32")
+        env_args = {"seed": seed, "num_envs": num_envs, "expert": "ScriptedAssemblyExpert",
+                    "assembly": str(env.cfg.task.assembly), "clearance": env.cfg.task.clearance}
+        start = time.perf_counter()
+        with DemoWriter(output, task=task, env_args=env_args, expected=expected) as writer:
+            remaining = writer.resume_count(num_demos)
+            already = writer.num_episodes()
+            max_episodes = max_episodes or 4 * num_demos + num_envs
+            runs = successes = 0
+            bar = tqdm(total=num_demos, initial=min(already, num_demos), desc=f"demos {task}", unit="demo",
+                       disable=not progress)
+            batch = 0
+            while remaining > 0 and runs < max_episodes:
+                if batch > 0 or already > 0:  # a fresh, seed-determined batch (resume continues the stream)
+                    obs, _ = env.reset(seed=seed + 1000 * (already + batch))
+                expert.generator.manual_seed(seed + 7919 * (already + batch))
+                expert.reset()
+                episode = _run_batch(env, expert, obs, params, assembly_success)
+                batch += 1
+                for e in range(num_envs):
+                    if remaining <= 0:
+                        break
+                    runs += 1
+                    success = bool(episode["success"][e])
+                    successes += success
+                    if success or keep_failed:
+                        length = int(episode["length"][e])
+                        obs_e = {k[4:]: v[:length, e] for k, v in episode["frames"].items() if k.startswith("obs/")}
+                        states_e = {k[7:]: v[:length, e] for k, v in episode["frames"].items() if k.startswith("states/")}
+                        writer.append_episode(obs_e, episode["actions"][:length, e], states=states_e, success=success,
+                                              seed=seed, extra_attrs={"batch": already + batch, "env": e})
+                        remaining -= 1
+                        bar.update(1)
+                    bar.set_postfix(success_rate=f"{successes / runs:.2f}", episodes=runs)
+            bar.close()
+            in_file = writer.num_episodes()
+        if remaining > 0:
+            raise UserError(f"only {in_file} of {num_demos} demos after {runs} episodes (expert success "
+                            f"{successes}/{runs}); the file keeps them, rerun to continue or pass --keep_failed")
+        return CollectResult(output, in_file, runs, successes, time.perf_counter() - start)
+    finally:
+        env.close()
+
+
+def _run_batch(env, expert, obs, params, assembly_success) -> dict:
+    """Play one synchronised batch; returns per-step frames/actions (T, E, ...), lengths and success (E,)."""
+    import torch
+
+    num_envs = env.num_envs
+    max_steps = int(env.max_episode_length)
+    frames_steps, action_steps = [], []
+    alive = torch.ones(num_envs, dtype=torch.bool, device=env.device)
+    length = torch.zeros(num_envs, dtype=torch.long, device=env.device)
+    success = torch.zeros(num_envs, dtype=torch.bool, device=env.device)
+    for _ in range(max_steps):
+        frames = _current_frames(obs)
+        action = expert.act()
+        frames_steps.append({k: v.detach().to("cpu", torch.float32).clone() for k, v in frames.items()})
+        action_steps.append(action.detach().to("cpu", torch.float32).clone())
+        obs, _, terminated, truncated, _ = env.step(action)
+        length += alive.long()
+        ended_by_env = (terminated | truncated) & alive
+        finished = expert.done & alive
+        # judged on the step the script finishes (the env has not reset it: no termination on success here)
+        success |= finished & assembly_success(env, **params)
+        alive &= ~(ended_by_env | finished)
+        if not bool(alive.any()):
+            break
+    keys = frames_steps[0].keys()
+    return {
+        "frames": {k: torch.stack([f[k] for f in frames_steps]).numpy() for k in keys},
+        "actions": torch.stack(action_steps).numpy(),
+        "length": length.cpu().numpy(),
+        "success": success.cpu().numpy(),
+    }
+
+
+__all__ = ["collect_demos", "CollectResult"]
