@@ -52,7 +52,8 @@ def test_spaces_and_joint_order(env):
         lo, hi = limits[robot.joint_names.index(name)].tolist()
         assert (lo, hi) == pytest.approx(spec[name], abs=1e-4), name
     obs = env.observation_manager.compute()
-    assert obs["policy"].shape == (2, 32)  # 16 joints x 2-step history
+    assert obs["policy"]["joint_pos"].shape == (2, 2, 16)  # 2-step history of the 16 joints
+    assert obs["policy"]["point_cloud"].shape == (2, 2, 1024 + 1536, 5)  # visual then tactile points
     assert obs["critic"].shape == (2, 30)  # 16 joints + plug pose (7) + socket pose (7)
 
 
@@ -110,3 +111,41 @@ def test_parts_rest_stably_on_the_table(env):
         assert torch.isfinite(now).all()
         assert float((now - pos).norm(dim=-1).max()) < 0.005, name
         assert float(env.scene[name].data.root_lin_vel_w.torch.norm(dim=-1).max()) < 0.01, name
+
+
+def test_scripted_grasp_closes_on_the_parts_and_holds_them_for_5_s(env):
+    """The expert's first phases (approach, close) as a scripted joint trajectory; then the command is held
+    for 5 simulated seconds: both grippers stay closed on their part, nothing explodes or tunnels."""
+    from vt_refine.expert import PHASES, ScriptedAssemblyExpert
+    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
+
+    geometry = assembly_geometry(env.cfg.task)
+    env.reset()
+    expert = ScriptedAssemblyExpert(env, geometry, seed=0)
+    expert.reset()
+    lift = PHASES.index("lift")
+    action = None
+    for _ in range(200):
+        if bool((expert.phase >= lift).all()):
+            break
+        action = expert.act()
+        env.step(action)
+    start = {n: env.scene[n].data.root_pos_w.torch.clone() for n in ("plug", "socket")}
+    steps_5s = int(round(5.0 / env.step_dt))
+    for _ in range(steps_5s):
+        env.step(action)
+    robot = env.scene["robot"]
+    term = env.action_manager.get_term("joint_pos")
+    fingers = robot.data.joint_pos.torch[:, term._joint_ids][:, [6, 7, 14, 15]]
+    # each finger rests on its part's surface (half the grasp width), not closed through it
+    half = torch.tensor([geometry.socket_grasp.width, geometry.socket_grasp.width,
+                         geometry.plug_grasp.width, geometry.plug_grasp.width]) / 2
+    assert torch.all(fingers.abs() > half - 0.0025), fingers
+    assert torch.all(fingers.abs() < half + 0.002), fingers
+    for name, pos in start.items():
+        now = env.scene[name].data.root_pos_w.torch
+        assert torch.isfinite(now).all()
+        assert float((now - pos).norm(dim=-1).max()) < 0.005, name
+    # all four pads feel their part
+    force = env.scene.sensors["tactile"].data.force
+    assert torch.all(force.sum(dim=(2, 3)) > 0), force.sum(dim=(2, 3))
