@@ -52,6 +52,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_envs", type=_positive_int, default=4)
     p.add_argument("--output", default="outputs", help="output root folder")
 
+    p = sub.add_parser("collect", help="collect scripted-expert demonstrations into an HDF5 file (resumable)")
+    _add_common(p)
+    p.add_argument("--num_demos", type=_positive_int, default=30, help="successful demos wanted in the file")
+    p.add_argument("--num_envs", type=_positive_int, default=8)
+    p.add_argument("--output", required=True, help="HDF5 file to write (appended to / resumed if it exists)")
+    p.add_argument("--keep_failed", action="store_true", help="also keep episodes the expert failed")
+
+    p = sub.add_parser("pretrain", help="behaviour-clone a diffusion policy on demo files")
+    _add_common(p)
+    p.add_argument("--dataset", nargs="+", required=True, help="one or more demo HDF5 files (mixed)")
+    p.add_argument("--modality", choices=["vt", "visual"], default="vt", help="visuo-tactile or visual-only policy")
+    p.add_argument("--profile", default="quick", help="quick, paper or a YAML path (config/)")
+    p.add_argument("--steps", type=_positive_int, default=None, help="override pretrain.total_steps")
+    p.add_argument("--output", required=True, help="run folder (resumed if it holds a checkpoint)")
+
+    p = sub.add_parser("finetune", help="DPPO fine-tuning of a pre-trained checkpoint (same runner as isaaclab train)")
+    _add_common(p)
+    p.add_argument("--checkpoint", required=True, help="pre-trained checkpoint (pretrain's checkpoints/final.pt)")
+    p.add_argument("--num_envs", type=_positive_int, default=8)
+    p.add_argument("--max_iterations", type=_positive_int, default=8)
+    p.add_argument("--profile", default="quick", help="takes the finetune: section of this profile")
+    p.add_argument("--output", required=True, help="run folder (resumed from its newest model_*.pt)")
+
+    p = sub.add_parser("evaluate", help="success rate of a checkpoint over N episodes on fixed seeds (JSON)")
+    _add_common(p)
+    p.add_argument("--checkpoint", required=True, help="pre-trained (final.pt) or fine-tuned (model_*.pt) checkpoint")
+    p.add_argument("--num_episodes", type=_positive_int, default=16)
+    p.add_argument("--num_envs", type=_positive_int, default=8)
+    p.add_argument("--output", default=None, help="also write the result JSON here")
+
+    p = sub.add_parser("pipeline", help="collect -> pre-train VT + visual -> DPPO both -> evaluate all four -> report")
+    _add_common(p)
+    p.add_argument("--profile", default="quick", help="quick (CPU minutes) or paper (GPU scale), or a YAML path")
+    p.add_argument("--output", default="outputs", help="output root; runs go to <output>/<task>/<profile>-<time>/")
+    p.add_argument("--run", default=None, help="resume this run folder explicitly")
+    p.add_argument("--new", action="store_true", help="start a new run even if an unfinished one exists")
+
+    p = sub.add_parser("report", help="re-render report.md from a results.json")
+    p.add_argument("results", help="path of a pipeline's report/results.json")
+
     p = sub.add_parser("benchmark", help="env steps per second for several num_envs, printed as JSON")
     _add_common(p)
     p.add_argument("--num_envs", type=_positive_int, nargs="+", default=[1, 4, 16])
@@ -85,6 +125,62 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .demo import run_demo
 
         run_demo(task=args.task, num_envs=args.num_envs, device=args.device, seed=args.seed, output=args.output)
+        return 0
+    if args.command == "collect":
+        from .expert.collect import collect_demos
+
+        result = collect_demos(args.task, args.num_demos, args.output, num_envs=args.num_envs, seed=args.seed,
+                               device=args.device, keep_failed=args.keep_failed)
+        print(f"[vt-refine collect] {result.demos_in_file} demos in {result.path}; expert success "
+              f"{result.successes}/{result.episodes_run} ({result.success_rate:.0%}) in {result.seconds:.0f} s")
+        return 0
+    if args.command == "pretrain":
+        from .training import run_pretrain
+
+        result = run_pretrain(args.task, args.dataset, args.output, profile=args.profile, modality=args.modality,
+                              device=args.device, total_steps=args.steps, seed=args.seed)
+        print(f"[vt-refine pretrain] {result.step} steps; checkpoint {result.final_checkpoint}")
+        return 0
+    if args.command == "finetune":
+        from .pipeline import PipelineSettings
+        from .training import load_profile_file, run_finetune
+
+        _, raw = load_profile_file(args.profile)
+        overrides = PipelineSettings.from_profile(raw).finetune_overrides
+        final = run_finetune(args.task, args.checkpoint, args.output, args.max_iterations, args.num_envs,
+                             device=args.device, seed=args.seed, agent_overrides=overrides)
+        print(f"[vt-refine finetune] checkpoint {final}")
+        return 0
+    if args.command == "evaluate":
+        import json
+
+        from .evaluation import evaluate_policy
+
+        result = evaluate_policy(args.task, args.checkpoint, num_episodes=args.num_episodes, num_envs=args.num_envs,
+                                 seed=args.seed, device=args.device, output=args.output)
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    if args.command == "pipeline":
+        from .pipeline import run_pipeline
+
+        run_pipeline(args.task, profile=args.profile, output=args.output, device=args.device, seed=args.seed,
+                     run=args.run, new=args.new)
+        return 0
+    if args.command == "report":
+        import json
+        from pathlib import Path
+
+        from .report import render_markdown
+
+        path = Path(args.results)
+        try:
+            results = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UserError(f"{path} does not exist") from None
+        except json.JSONDecodeError as error:
+            raise UserError(f"{path} is not valid JSON ({error}); rerun the pipeline to rewrite it") from None
+        (path.parent / "report.md").write_text(render_markdown(results))
+        print(f"[vt-refine report] wrote {path.parent / 'report.md'}")
         return 0
     if args.command == "benchmark":
         from .benchmark import run_env_benchmark

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -296,6 +297,8 @@ class DPPO:
             "actor_optimizer_state_dict": self.actor_optimizer.state_dict(),
             "critic_optimizer_state_dict": self.critic_optimizer.state_dict(),
             "dppo_iteration": self.iteration,
+            # what an evaluator needs to rebuild the fine-tuned policy from this file alone
+            "vt_refine_dppo": dict(getattr(self, "eval_meta", {})),
         }
 
     def load(self, loaded_dict: Mapping[str, Any], load_cfg: Mapping[str, bool] | None, strict: bool) -> bool:
@@ -357,8 +360,16 @@ class DPPO:
         groups = list(dict.fromkeys(actor_groups + list(cfg["obs_groups"]["critic"])))
         storage = DecisionStorage(env.num_envs, steps // act_steps, obs.select(*groups), actor.ft_denoising_steps,
                                   actor.cfg.horizon_steps, actor.cfg.action_dim, device)
-        return alg_class(actor, critic, storage, device=device, max_iterations=cfg.get("max_iterations"),
-                         multi_gpu_cfg=cfg.get("multi_gpu"), **alg_cfg)
+        alg = alg_class(actor, critic, storage, device=device, max_iterations=cfg.get("max_iterations"),
+                        multi_gpu_cfg=cfg.get("multi_gpu"), **alg_cfg)
+        alg.eval_meta = {
+            "pretrained_checkpoint": str(Path(cfg["pretrained_checkpoint"]).expanduser().resolve()),
+            "pretrained_use_ema": bool(cfg.get("pretrained_use_ema", True)),
+            "task_id": cfg.get("task_id"),
+            "obs_group": actor_groups[0],
+            "actor_cfg": {k: v for k, v in actor_cfg.items() if isinstance(v, (int, float, str, bool, list, tuple))},
+        }
+        return alg
 
     # ------------------------------------------------------------------ helpers
     def _cosine(self, lrs: tuple[float, float], it: int) -> float:

@@ -1,0 +1,207 @@
+"""Evaluate a diffusion policy in the twin: N episodes on fixed seeds, success rate with a 95% interval.
+
+Pre-trained checkpoints (``pretrain``'s ``final.pt``) and fine-tuned ones (DPPO's ``model_<it>.pt``) are
+evaluated by the same code: both become a :class:`~vt_refine.rl.dppo.actor.DiffusionActor` (frozen early
+denoising steps + the last K steps, which for a pre-trained policy are the same weights) run in its
+deterministic mode, one chunk per decision, its first Te actions executed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .utils.atomic import write_json_atomic
+from .utils.errors import UserError
+
+
+@dataclass
+class EvalResult:
+    task: str
+    checkpoint: str
+    kind: str  # "pretrained" | "finetuned"
+    episodes: int
+    successes: int
+    success_rate: float
+    ci95: tuple[float, float]
+    mean_return: float
+    seed: int
+    num_envs: int
+    device: str
+    seconds: float
+    per_batch: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion (sound at 0 and n, unlike the normal one)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, center - half), min(1.0, center + half))
+
+
+def checkpoint_kind(path: str | Path) -> str:
+    """"finetuned" for a DPPO runner checkpoint, "pretrained" for a diffusion pre-training checkpoint."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # truncated / not a torch file
+        raise UserError(f"checkpoint {path} is corrupt or incomplete ({type(error).__name__}); retrain or pick "
+                        "another file") from None
+    return "finetuned" if isinstance(payload, dict) and "actor_optimizer_state_dict" in payload else "pretrained"
+
+
+def load_eval_actor(path: str | Path, obs, num_actions: int, task: str, device: str, sampler: str | None = None,
+                    ft_denoising_steps: int | None = None):
+    """Build the actor that evaluates ``path`` on ``task`` (errors name both sides on a mismatch)."""
+    import torch
+
+    from .policies.diffusion import CheckpointError
+    from .rl.dppo.actor import DiffusionActor
+    from .rl.dppo.pretrained import load_pretrained_policy
+
+    path = Path(path)
+    kind = checkpoint_kind(path)
+    try:
+        if kind == "finetuned":
+            payload = torch.load(path, map_location="cpu", weights_only=False)
+            meta = payload.get("vt_refine_dppo") or {}
+            if not meta.get("pretrained_checkpoint"):
+                raise UserError(f"{path} is a DPPO checkpoint without the record of its pre-trained policy; "
+                                "it was written by an older vt_refine: evaluate it with the runner that wrote it")
+            if meta.get("task_id") and meta["task_id"] != task:
+                raise UserError(f"checkpoint {path} was fine-tuned on {meta['task_id']} but the task is {task}")
+            policy = load_pretrained_policy(meta["pretrained_checkpoint"], obs=obs, obs_group=meta.get("obs_group", "policy"),
+                                            num_actions=num_actions, task_id=task,
+                                            use_ema=meta.get("pretrained_use_ema", True), device=device)
+            actor_cfg = dict(meta.get("actor_cfg") or {})
+            actor = DiffusionActor(policy, meta.get("obs_group", "policy"), **actor_cfg).to(device)
+            actor.finetuned.load_state_dict(payload["actor_state_dict"])
+            if not torch.allclose(actor.pretrained_fingerprint().cpu(), payload["pretrained_fingerprint"].cpu()):
+                raise UserError(f"{path} was fine-tuned from a different pre-trained policy than "
+                                f"{meta['pretrained_checkpoint']} holds now")
+        else:
+            policy = load_pretrained_policy(path, obs=obs, obs_group="policy", num_actions=num_actions, task_id=task,
+                                            device=device)
+            kwargs = {}
+            if sampler is not None:
+                kwargs["sampler"] = sampler
+            if ft_denoising_steps is not None:
+                kwargs["ft_denoising_steps"] = ft_denoising_steps
+            actor = DiffusionActor(policy, "policy", **kwargs).to(device)
+    except (CheckpointError, FileNotFoundError, ValueError) as error:
+        if isinstance(error, UserError):
+            raise
+        raise UserError(str(error)) from None
+    return actor.eval(), kind
+
+
+def evaluate_policy(
+    task: str,
+    checkpoint: str | Path,
+    num_episodes: int = 16,
+    num_envs: int = 8,
+    seed: int = 1000,
+    device: str | None = None,
+    output: str | Path | None = None,
+    sampler: str | None = None,
+    progress: bool = True,
+) -> EvalResult:
+    """Success rate of ``checkpoint`` over ``num_episodes`` episodes of ``task`` (batches of ``num_envs``, batch b
+    reset with seed ``seed + b``, so two checkpoints evaluated with the same seed see the same initial states)."""
+    import torch
+    from tqdm import tqdm
+
+    from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper
+
+    from .envs import check_task, make_env
+
+    if num_episodes < 1:
+        raise UserError(f"--num_episodes must be at least 1, got {num_episodes}")
+    check_task(task)
+    checkpoint_kind(checkpoint)  # fail fast on a missing/corrupt file, before building the env
+    num_envs = min(num_envs, num_episodes)
+    env = make_env(task, num_envs=num_envs, device=device, seed=seed)
+    start = time.perf_counter()
+    try:
+        vec = RslRlVecEnvWrapper(env)
+        actor, kind = load_eval_actor(checkpoint, vec.get_observations(), vec.num_actions, task, str(env.device),
+                                      sampler=sampler)
+        batches = -(-num_episodes // num_envs)
+        successes = 0
+        returns = []
+        per_batch = []
+        done = 0
+        generator = torch.Generator(device=str(env.device)).manual_seed(seed)
+        for b in tqdm(range(batches), desc=f"evaluate {Path(checkpoint).name} on {task}", unit="batch",
+                      disable=not progress):
+            env.reset(seed=seed + b)
+            take = min(num_envs, num_episodes - done)
+            with torch.no_grad():
+                stats = _first_episode_successes(actor, vec, generator)
+            wins = stats["success"][:take]
+            successes += int(wins.sum())
+            returns.extend(stats["returns"][:take].tolist())
+            per_batch.append(float(wins.float().mean()))
+            done += take
+        low, high = wilson_interval(successes, num_episodes)
+        result = EvalResult(task, str(checkpoint), kind, num_episodes, successes, successes / num_episodes,
+                            (round(low, 4), round(high, 4)), float(sum(returns) / max(len(returns), 1)), seed,
+                            num_envs, str(env.device), round(time.perf_counter() - start, 1), per_batch)
+    finally:
+        env.close()
+    if output is not None:
+        write_json_atomic(output, result.to_dict())
+    return result
+
+
+def _first_episode_successes(actor, vec, generator) -> dict:
+    """Per-env success and return of the first episode after a reset, one chunk per decision."""
+    import torch
+
+    from .rl.dppo.multistep import MultiStepVecEnv
+
+    def hold(obs):
+        return actor.raw_policy_obs(obs)["joint_pos"][:, -1]
+
+    multi = MultiStepVecEnv(vec, actor.act_steps, hold_action_fn=_limits_hold(vec, hold))
+    returns = torch.zeros(multi.num_envs, device=multi.device)
+    finished = torch.zeros(multi.num_envs, dtype=torch.bool, device=multi.device)
+    obs = multi.get_observations()
+    max_decisions = -(-int(vec.max_episode_length) // actor.act_steps) + 1
+    for _ in range(max_decisions):
+        chunks = actor.act(obs, deterministic=True, generator=generator).actions
+        obs, rewards, dones, _ = multi.step(chunks)
+        returns += torch.where(finished, torch.zeros_like(rewards), rewards)
+        finished |= dones
+        if bool(finished.all()):
+            break
+    return {"success": (returns >= 0.5).cpu(), "returns": returns.cpu()}
+
+
+def _limits_hold(vec, hold):
+    """Hold action in the task's [-1, 1] action space: the last joint positions mapped through the limits."""
+    import torch
+
+    from .assets.aloha import ALOHA_JOINT_NAMES, joint_limits
+
+    limits = joint_limits()
+    lo = torch.tensor([limits[n][0] for n in ALOHA_JOINT_NAMES], device=vec.device)
+    hi = torch.tensor([limits[n][1] for n in ALOHA_JOINT_NAMES], device=vec.device)
+
+    def fn(obs):
+        return (2 * (hold(obs) - lo) / (hi - lo) - 1).clamp(-1, 1)
+
+    return fn
