@@ -10,9 +10,12 @@ PYTEST_ARGS ?=
 venv:
 	@bash tools/venv.sh
 
-## the main job on the CPU default
+PROFILE ?= quick
+TASK ?= VTRefine-PegInHole-Aloha
+
+## the main job: the paper's recipe on peg-in-hole, quick profile, CPU (resumes an unfinished run)
 demo: venv
-	$(PY) -m vt_refine.cli demo --device $(DEVICE)
+	$(PY) -m vt_refine.cli pipeline --task $(TASK) --profile $(PROFILE) --device $(DEVICE)
 
 ## the whole test suite (what CI runs)
 test: venv

@@ -1,0 +1,142 @@
+"""The pipeline's bookkeeping: run folders, stage skipping/resume, half-written outputs, report rendering."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vt_refine import pipeline
+from vt_refine.pipeline import PipelineSettings
+from vt_refine.report import ROWS, render_markdown
+from vt_refine.utils.errors import UserError
+
+TASK = "VTRefine-PegInHole-Aloha"
+
+
+def settings(**kw):
+    base = dict(num_demos=2, collect_envs=1, eval_episodes=4, eval_envs=2, finetune_envs=1, finetune_iterations=1,
+                finetune_overrides={})
+    base.update(kw)
+    return PipelineSettings(**base)
+
+
+def test_settings_from_profile_flatten_the_finetune_sections():
+    s = PipelineSettings.from_profile({"collect": {"num_demos": 7}, "finetune": {
+        "num_envs": 3, "max_iterations": 2, "num_steps_per_env": 16, "actor": {"sampler": "ddim"},
+        "algorithm": {"mini_batch_size": 8}}})
+    assert s.num_demos == 7 and s.finetune_envs == 3 and s.finetune_iterations == 2
+    assert s.finetune_overrides == {"num_steps_per_env": 16, "actor.sampler": "ddim", "algorithm.mini_batch_size": 8}
+
+
+def test_unfinished_run_is_resumed_and_finished_one_is_not(tmp_path):
+    first = pipeline.find_or_create_run(tmp_path, TASK, "quick", new=False)
+    pipeline.check_manifest(first, TASK, "quick", settings())
+    assert pipeline.find_or_create_run(tmp_path, TASK, "quick", new=False) == first  # resumed
+    (first / "report").mkdir()
+    (first / "report" / "results.json").write_text("{}")
+    import time
+
+    time.sleep(1.1)  # run folders are stamped to the second
+    second = pipeline.find_or_create_run(tmp_path, TASK, "quick", new=False)
+    assert second != first  # a finished run is never overwritten
+
+
+def test_a_run_folder_of_another_task_is_refused(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    pipeline.check_manifest(run, "VTRefine-Bayonet-Aloha", "quick", settings())
+    with pytest.raises(UserError, match="holds a run of VTRefine-Bayonet-Aloha"):
+        pipeline.check_manifest(run, TASK, "quick", settings())
+    assert json.loads((run / "run.json").read_text())["task"] == "VTRefine-Bayonet-Aloha"  # nothing overwritten
+
+
+def _demo_file(path, n):
+    from vt_refine.data.hdf5_dataset import DemoWriter
+
+    expected = {"actions": ((16,), "float32"), "obs/joint_pos": ((16,), "float32")}
+    with DemoWriter(path, task=TASK, env_args={}, expected=expected) as writer:
+        for i in range(n):
+            writer.append_episode({"joint_pos": np.zeros((5, 16), np.float32)}, np.zeros((5, 16), np.float32),
+                                  success=True, seed=i)
+
+
+def test_demo_stage_skips_complete_files_and_sets_corrupt_ones_aside(tmp_path):
+    path = tmp_path / "demos.hdf5"
+    assert not pipeline._demos_complete(path, TASK, 2)
+    _demo_file(path, 1)
+    assert not pipeline._demos_complete(path, TASK, 2)  # resumed by collect, which appends
+    _demo_file(path, 1)
+    assert pipeline._demos_complete(path, TASK, 2)
+    with pytest.raises(UserError, match="holds demos of"):
+        pipeline._demos_complete(path, "VTRefine-Bayonet-Aloha", 2)
+    path.write_bytes(path.read_bytes()[: 2000])  # truncated
+    assert not pipeline._demos_complete(path, TASK, 2)
+    assert (tmp_path / "demos.corrupt.hdf5").is_file() and not path.exists()  # kept for inspection, not deleted
+
+
+class _FakeResult:
+    def __init__(self, checkpoint, episodes):
+        self.data = {"checkpoint": str(checkpoint), "episodes": episodes, "success_rate": 0.5, "successes": 2,
+                     "ci95": [0.15, 0.85]}
+        self.successes, self.episodes, self.success_rate, self.ci95 = 2, episodes, 0.5, (0.15, 0.85)
+
+    def to_dict(self):
+        return self.data
+
+
+def test_eval_stage_skips_valid_results_and_redoes_half_written_ones(tmp_path, monkeypatch):
+    import vt_refine.evaluation as evaluation
+
+    calls = []
+
+    def fake_evaluate(task, checkpoint, num_episodes, num_envs, seed, device, output):
+        calls.append(checkpoint)
+        result = _FakeResult(checkpoint, num_episodes)
+        output.write_text(json.dumps(result.to_dict()))
+        return result
+
+    monkeypatch.setattr(evaluation, "evaluate_policy", fake_evaluate)
+    out = tmp_path / "eval.json"
+    s = settings()
+    pipeline._evaluate_cached(TASK, "ckpt.pt", out, s, 0, "cpu")
+    pipeline._evaluate_cached(TASK, "ckpt.pt", out, s, 0, "cpu")
+    assert calls == ["ckpt.pt"]  # the second call was skipped
+    pipeline._evaluate_cached(TASK, "other.pt", out, s, 0, "cpu")
+    assert calls == ["ckpt.pt", "other.pt"]  # another checkpoint: evaluated again
+    out.write_text('{"checkpoint": "other.pt", "episo')  # half-written
+    pipeline._evaluate_cached(TASK, "other.pt", out, s, 0, "cpu")
+    assert len(calls) == 3
+
+
+def _results():
+    rows = []
+    for i, (modality, stage, label) in enumerate(ROWS):
+        rows.append({"policy": label, "modality": modality, "stage": stage, "success_rate": 0.25 * i,
+                     "ci95": [0.0, 0.5], "episodes": 16, "successes": 4 * i, "paper_success_rate": 0.32 + 0.1 * i,
+                     "checkpoint": "x"})
+    return {"task": TASK, "profile": "quick", "rows": rows, "finetune_curves": {}, "timings_s": {"collect": 1.0}}
+
+
+def test_report_renders_the_table_from_a_results_file():
+    text = render_markdown(_results())
+    assert "| Visual, pre-trained | 0.00 | 0.00-0.50 | 16 | 0.32 |" in text
+    assert "| Visuo-tactile, fine-tuned | 0.75 | 0.00-0.50 | 16 | 0.62 |" in text
+
+
+def test_report_command_rerenders_and_rejects_bad_files(tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(_results()))
+    out = subprocess.run([sys.executable, "-m", "vt_refine.cli", "report", str(results)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "Visuo-tactile, fine-tuned" in (tmp_path / "report.md").read_text()
+    results.write_text("{not json")
+    out = subprocess.run([sys.executable, "-m", "vt_refine.cli", "report", str(results)], capture_output=True, text=True)
+    assert out.returncode == 2 and "is not valid JSON" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_unknown_profile_is_a_clear_error():
+    out = subprocess.run([sys.executable, "-m", "vt_refine.cli", "pipeline", "--profile", "fastest"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "unknown profile 'fastest'" in out.stderr and "quick" in out.stderr
