@@ -95,12 +95,11 @@ def load_eval_actor(path: str | Path, obs, num_actions: int, task: str, device: 
         else:
             policy = load_pretrained_policy(path, obs=obs, obs_group="policy", num_actions=num_actions, task_id=task,
                                             device=device)
-            kwargs = {}
-            if sampler is not None:
-                kwargs["sampler"] = sampler
-            if ft_denoising_steps is not None:
-                kwargs["ft_denoising_steps"] = ft_denoising_steps
-            actor = DiffusionActor(policy, "policy", **kwargs).to(device)
+            # the policy's own sampler (quick: DDIM-5, paper: DDPM-100), as fine-tuning would run it
+            sampler = sampler or policy.cfg.sampler
+            chain = len(policy.model.sampling_timesteps(sampler))
+            steps = min(ft_denoising_steps or 5, chain)
+            actor = DiffusionActor(policy, "policy", sampler=sampler, ft_denoising_steps=steps).to(device)
     except (CheckpointError, FileNotFoundError, ValueError) as error:
         if isinstance(error, UserError):
             raise
@@ -118,9 +117,14 @@ def evaluate_policy(
     output: str | Path | None = None,
     sampler: str | None = None,
     progress: bool = True,
+    env=None,
 ) -> EvalResult:
     """Success rate of ``checkpoint`` over ``num_episodes`` episodes of ``task`` (batches of ``num_envs``, batch b
-    reset with seed ``seed + b``, so two checkpoints evaluated with the same seed see the same initial states)."""
+    reset with seed ``seed + b``, so two checkpoints evaluated with the same seed see the same initial states).
+
+    Args:
+        env: An already built env of ``task`` to use (e.g. inside a visualiser launch); it is not closed here.
+    """
     import torch
     from tqdm import tqdm
 
@@ -132,8 +136,10 @@ def evaluate_policy(
         raise UserError(f"--num_episodes must be at least 1, got {num_episodes}")
     check_task(task)
     checkpoint_kind(checkpoint)  # fail fast on a missing/corrupt file, before building the env
-    num_envs = min(num_envs, num_episodes)
-    env = make_env(task, num_envs=num_envs, device=device, seed=seed)
+    own_env = env is None
+    if own_env:
+        env = make_env(task, num_envs=min(num_envs, num_episodes), device=device, seed=seed)
+    num_envs = env.num_envs
     start = time.perf_counter()
     try:
         vec = RslRlVecEnvWrapper(env)
@@ -161,7 +167,8 @@ def evaluate_policy(
                             (round(low, 4), round(high, 4)), float(sum(returns) / max(len(returns), 1)), seed,
                             num_envs, str(env.device), round(time.perf_counter() - start, 1), per_batch)
     finally:
-        env.close()
+        if own_env:
+            env.close()
     if output is not None:
         write_json_atomic(output, result.to_dict())
     return result

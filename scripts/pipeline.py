@@ -1,0 +1,8 @@
+"""Thin entry point: `python scripts/pipeline.py ...` is `vt-refine pipeline ...` (see `--help`)."""
+
+import sys
+
+from vt_refine.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["pipeline", *sys.argv[1:]]))
