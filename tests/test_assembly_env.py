@@ -146,9 +146,37 @@ def test_scripted_grasp_closes_on_the_parts_and_holds_them_for_5_s(env):
         now = env.scene[name].data.root_pos_w.torch
         assert torch.isfinite(now).all()
         assert float((now - pos).norm(dim=-1).max()) < 0.005, name
-    # all four pads feel their part
-    force = env.scene.sensors["tactile"].data.force
-    assert torch.all(force.sum(dim=(2, 3)) > 0), force.sum(dim=(2, 3))
+    # all four pads feel their part, and each pad's summed taxel force is its finger's contact force (the finger's
+    # PD spring force at rest) to within a factor 2: the sensor's k_n is calibrated against the simulator
+    force = env.scene.sensors["tactile"].data.force.sum(dim=(2, 3))
+    assert torch.all(force > 0), force
+    target = robot.data.joint_pos_target.torch[:, term._joint_ids][:, [6, 7, 14, 15]]
+    finger_force = 400.0 * (fingers - target).abs()
+    ratio = force / finger_force
+    assert torch.all((ratio > 0.5) & (ratio < 2.0)), (force, finger_force)
+    # squeezing harder reads more (monotonic in the closing effort), measured on the socket's flat faces (the left
+    # gripper): the round peg in the right gripper rolls a little under a harder squeeze, moving its contact line
+    def per_gripper(f):
+        return (f[:, 0] + f[:, 1])[:, None]
+
+    previous = per_gripper(force)
+    for extra in (0.0005, 0.001):  # the squeeze is ~4.4 N: stay below the fingers' 5 N effort limit
+        harder = action.clone()
+        limits = robot.data.joint_pos_limits.torch[0, term._joint_ids]
+        span = limits[:, 1] - limits[:, 0]
+        for col, sign in ((6, -1), (7, 1), (14, -1), (15, 1)):
+            harder[:, col] += sign * 2 * extra / span[col]  # finger targets extra metres further in
+        for _ in range(5):
+            env.step(harder)
+        now = per_gripper(env.scene.sensors["tactile"].data.force.sum(dim=(2, 3)))
+        assert torch.all(now > previous), (now, previous)
+        previous = now
+
+
+def test_open_grippers_read_zero(env):
+    env.reset()
+    env.step(torch.zeros(env.num_envs, 16))
+    assert float(env.scene.sensors["tactile"].data.force.abs().max()) == 0.0
 
 
 @pytest.fixture(scope="module")

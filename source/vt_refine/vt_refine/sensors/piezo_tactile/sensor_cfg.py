@@ -97,11 +97,13 @@ class PiezoTactileSensorCfg(SensorBaseCfg):
     """Prim path expressions of the targets' rigid bodies, one per target, read for their mesh (the first
     UsdGeom.Mesh under the prim, else the first primitive shape). None: each target asset's ``prim_path``."""
 
-    k_n: float = 1.0
-    """Normal stiffness of a taxel [N/m] (paper value 1.0; fit with scripts/calibrate_tactile.py)."""
+    k_n: float = 150.0
+    """Normal stiffness of a taxel [N/m]. The paper's 1.0 is in its simulator's units; 150 N/m makes the summed
+    taxel force of a pad match its finger's contact force in this twin (4.4 N squeeze -> 4.4 N summed, measured
+    by tests/test_assembly_env.py). Fit a real pad with scripts/calibrate_tactile.py."""
 
-    k_d: float = 3.0e-3
-    """Normal damping of a taxel [N s/m] (paper value 3e-3)."""
+    k_d: float = 0.45
+    """Normal damping of a taxel [N s/m]: the paper's k_d / k_n ratio (3 ms) at this k_n."""
 
     f_max: float = 10.0
     """Saturation force of a taxel [N] (the FlexiTac range ends at 10 N)."""
@@ -112,8 +114,9 @@ class PiezoTactileSensorCfg(SensorBaseCfg):
     sign_method: str = "normal"
     """Inside test of the mesh query: 'normal' (watertight meshes, fast), 'winding', 'ray_vote', 'parity'."""
 
-    normalization: TactileNormalizationCfg = TactileNormalizationCfg()
-    """Max-or-fixed normalisation applied to the readings (shared with the real sensor)."""
+    normalization: TactileNormalizationCfg = TactileNormalizationCfg(tau=0.15, s_max_fixed=0.15)
+    """Max-or-fixed normalisation applied to the readings (shared with the real sensor); tau = fixed scale = the
+    force of a taxel pressed 1 mm at k_n [N], so light touches keep their absolute level."""
 
     realism: TactileRealismCfg = TactileRealismCfg()
     """Noise, gain spread, dead taxels, quantisation, 23 Hz sample-and-hold; all off by default."""
