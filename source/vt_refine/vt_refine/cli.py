@@ -14,6 +14,35 @@ import sys
 from .utils.errors import UserError
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit code 2), like every other user error of the commands."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _check_output(path: str | None, option: str, folder: bool = False) -> None:
+    """Refuse an output that cannot be written before any work is done (not after a long run); creates nothing."""
+    from pathlib import Path
+
+    if path is None:
+        return
+    target = Path(path)
+    if target.exists():
+        if folder and not target.is_dir():
+            raise UserError(f"{option} {path} is a file, not a folder; choose another {option}")
+        if not folder and target.is_dir():
+            raise UserError(f"{option} {path} is a folder; give a file name (e.g. {target / 'out.json'})")
+    existing = target if folder and target.exists() else target.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{option} {path}: {existing} is a file, not a folder; choose another {option}")
+    if not os.access(existing, os.W_OK | os.X_OK) or (target.is_file() and not os.access(target, os.W_OK)):
+        raise UserError(f"{option} {path} is not writable (no write permission in {existing}); choose another "
+                        f"{option}")
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -42,7 +71,7 @@ def _add_common(parser: argparse.ArgumentParser, task: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vt-refine", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="vt-refine", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("tasks", help="list the registered tasks")
@@ -129,6 +158,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "collect":
         from .expert.collect import collect_demos
 
+        _check_output(args.output, "--output")
         result = collect_demos(args.task, args.num_demos, args.output, num_envs=args.num_envs, seed=args.seed,
                                device=args.device, keep_failed=args.keep_failed)
         print(f"[vt-refine collect] {result.demos_in_file} demos in {result.path}; expert success "
@@ -137,6 +167,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "pretrain":
         from .training import run_pretrain
 
+        _check_output(args.output, "--output", folder=True)
         result = run_pretrain(args.task, args.dataset, args.output, profile=args.profile, modality=args.modality,
                               device=args.device, total_steps=args.steps, seed=args.seed)
         print(f"[vt-refine pretrain] {result.step} steps; checkpoint {result.final_checkpoint}")
@@ -145,6 +176,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .pipeline import PipelineSettings
         from .training import load_profile_file, run_finetune
 
+        _check_output(args.output, "--output", folder=True)
         _, raw = load_profile_file(args.profile)
         overrides = PipelineSettings.from_profile(raw).finetune_overrides
         final = run_finetune(args.task, args.checkpoint, args.output, args.max_iterations, args.num_envs,
@@ -156,6 +188,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         from .evaluation import evaluate_policy
 
+        _check_output(args.output, "--output")
         result = evaluate_policy(args.task, args.checkpoint, num_episodes=args.num_episodes, num_envs=args.num_envs,
                                  seed=args.seed, device=args.device, output=args.output)
         print(json.dumps(result.to_dict(), indent=2))
@@ -163,6 +196,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "pipeline":
         from .pipeline import run_pipeline
 
+        _check_output(args.output, "--output", folder=True)
+        _check_output(args.run, "--run", folder=True)
         run_pipeline(args.task, profile=args.profile, output=args.output, device=args.device, seed=args.seed,
                      run=args.run, new=args.new)
         return 0
@@ -173,18 +208,30 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .report import render_markdown
 
         path = Path(args.results)
+        if path.is_dir():
+            raise UserError(f"{path} is a folder; pass the results.json inside a run's report/ folder")
         try:
             results = json.loads(path.read_text())
         except FileNotFoundError:
             raise UserError(f"{path} does not exist") from None
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise UserError(f"{path} is not valid JSON ({error}); rerun the pipeline to rewrite it") from None
-        (path.parent / "report.md").write_text(render_markdown(results))
+        try:
+            markdown = render_markdown(results)
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as error:
+            raise UserError(f"{path} is not a pipeline results file (cannot read {type(error).__name__}: {error}); "
+                            "pass <run>/report/results.json") from None
+        try:
+            (path.parent / "report.md").write_text(markdown)
+        except OSError as error:
+            raise UserError(f"cannot write {path.parent / 'report.md'} ({error.strerror}); make it writable") \
+                from None
         print(f"[vt-refine report] wrote {path.parent / 'report.md'}")
         return 0
     if args.command == "benchmark":
         from .benchmark import run_env_benchmark
 
+        _check_output(args.output, "--output")
         run_env_benchmark(task=args.task, num_envs_list=args.num_envs, device=args.device, steps=args.steps,
                           seed=args.seed, output=args.output)
         return 0

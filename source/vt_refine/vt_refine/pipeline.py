@@ -41,20 +41,32 @@ class PipelineSettings:
 
     @classmethod
     def from_profile(cls, raw: dict) -> PipelineSettings:
-        collect, evaluate, finetune = raw.get("collect", {}), raw.get("evaluate", {}), dict(raw.get("finetune", {}))
+        for name in ("collect", "evaluate", "finetune"):
+            if not isinstance(raw.get(name) or {}, dict):
+                raise UserError(f"profile section {name}: must be a mapping of settings, got {raw[name]!r}")
+        collect, evaluate, finetune = raw.get("collect") or {}, raw.get("evaluate") or {}, dict(raw.get("finetune") or {})
         overrides = {}
         if "num_steps_per_env" in finetune:
-            overrides["num_steps_per_env"] = int(finetune["num_steps_per_env"])
+            steps = finetune["num_steps_per_env"]
+            if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+                raise UserError(f"profile value finetune.num_steps_per_env must be a whole number >= 1, got {steps!r}")
+            overrides["num_steps_per_env"] = steps
         for section in ("actor", "algorithm"):
             for key, value in (finetune.get(section) or {}).items():
                 overrides[f"{section}.{key}"] = value
+        def count(section: dict, name: str, key: str, default: int) -> int:
+            value = section.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"profile value {name}.{key} must be a whole number >= 1, got {value!r}")
+            return value
+
         return cls(
-            num_demos=int(collect.get("num_demos", 30)),
-            collect_envs=int(collect.get("num_envs", 8)),
-            eval_episodes=int(evaluate.get("num_episodes", 16)),
-            eval_envs=int(evaluate.get("num_envs", 8)),
-            finetune_envs=int(finetune.get("num_envs", 8)),
-            finetune_iterations=int(finetune.get("max_iterations", 8)),
+            num_demos=count(collect, "collect", "num_demos", 30),
+            collect_envs=count(collect, "collect", "num_envs", 8),
+            eval_episodes=count(evaluate, "evaluate", "num_episodes", 16),
+            eval_envs=count(evaluate, "evaluate", "num_envs", 8),
+            finetune_envs=count(finetune, "finetune", "num_envs", 8),
+            finetune_iterations=count(finetune, "finetune", "max_iterations", 8),
             finetune_overrides=overrides,
         )
 

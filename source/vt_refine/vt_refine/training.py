@@ -36,9 +36,22 @@ def load_profile_file(profile: str):
         known = sorted(p.stem for p in Path(PROFILE_DIR).glob("*.yaml"))
         raise UserError(f"unknown profile {profile!r}: no {path}; known profiles: {', '.join(known)} (or a YAML path)")
     try:
-        return path, yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
-        raise UserError(f"profile {path} is not valid YAML: {error}") from None
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise UserError(f"profile {path} is not valid YAML{where}: {problem}; fix the file") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"profile {path} must hold a mapping of sections (policy:, pretrain:, collect:, ...), "
+                        f"not a {type(raw).__name__}")
+    from .policies.diffusion.config import ConfigError, load_profile
+
+    try:  # the policy: and pretrain: sections, checked now rather than when a later stage reads them
+        load_profile(path)
+    except ConfigError as error:
+        raise UserError(f"profile {path}: {error}; fix the value") from None
+    return path, raw
 
 
 def run_pretrain(
@@ -69,6 +82,7 @@ def run_pretrain(
     for path in datasets:
         if not Path(path).is_file():
             raise UserError(f"dataset {path} does not exist; collect demos first (`vt-refine collect`)")
+    _check_dataset_tasks(datasets, task)
     path, _ = load_profile_file(profile)  # clear error for an unknown profile
     cfg = load_profile(path)
     if total_steps is not None:
@@ -79,7 +93,37 @@ def run_pretrain(
     num_points = dataset.sample_shapes["point_cloud"][1]
     cfg = dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, num_points=int(num_points)))
     dataset.check_shapes({**cfg.policy.obs_shapes, "actions": cfg.policy.action_shape})
-    return pretrain(cfg, dataset, out_dir, device=device, resume=True, task_id=eval_task, progress=progress)
+    _make_output_dir(out_dir)
+    from .policies.diffusion import CheckpointError
+
+    try:
+        return pretrain(cfg, dataset, out_dir, device=device, resume=True, task_id=eval_task, progress=progress)
+    except CheckpointError as error:  # resuming a run folder of another task/profile, or a damaged checkpoint
+        raise UserError(f"{error}; pass another --output (or delete the folder to start over)") from None
+
+
+def _check_dataset_tasks(datasets, task: str) -> None:
+    """Refuse demo files recorded in another registered task (same shapes, so nothing else would notice)."""
+    from .data.hdf5_dataset import DemoReader
+    from .envs import known_tasks
+
+    base = task_for_modality(task, "vt")
+    for path in datasets:
+        with DemoReader(path) as reader:
+            recorded = reader.task
+        if recorded in known_tasks() and task_for_modality(recorded, "vt") != base:
+            raise UserError(f"dataset {path} holds demonstrations of {recorded}, not {base}; pass demos of this "
+                            "task or pick the matching --task")
+
+
+def _make_output_dir(out_dir) -> Path:
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create the output folder {out_dir} ({error.strerror}); choose a writable --output") \
+            from None
+    return out_dir
 
 
 def _dataset(datasets, policy_cfg, modality: str):
@@ -165,10 +209,11 @@ def run_finetune(
     import rsl_rl
 
     agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, getattr(rsl_rl, "__version__", "5.5.1"))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoints = sorted(out_dir.glob("model_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
-    done = int(checkpoints[-1].stem.split("_")[1]) if checkpoints else 0
+    _check_pretrained_task(pretrained_checkpoint, agent_cfg.task_id)  # before the env is built
+    out_dir = _make_output_dir(out_dir)
+    for tmp in out_dir.glob(".model_*.pt.*.tmp"):  # a save cut short by a kill (see _atomic_saves)
+        tmp.unlink(missing_ok=True)
+    newest, done = _newest_runner_checkpoint(out_dir)
     final = out_dir / f"model_{max_iterations}.pt"
     if done >= max_iterations and final.exists():
         return final
@@ -176,13 +221,64 @@ def run_finetune(
     try:
         vec = RslRlVecEnvWrapper(env, clip_actions=agent_cfg.clip_actions)
         runner = create_rsl_rl_runner(vec, agent_cfg, log_dir=str(out_dir))
-        if checkpoints:
-            runner.load(str(checkpoints[-1]), map_location=device)
-        runner.learn(num_learning_iterations=max_iterations - done, init_at_random_ep_len=False)
+        _atomic_saves(runner)
+        if newest is not None:
+            try:
+                runner.load(str(newest), map_location=device)
+            except ValueError as error:  # e.g. fine-tuned from another pre-trained policy
+                raise UserError(f"cannot resume from {newest}: {error}; pass another --output") from None
+            # model_<it>.pt is named after rsl-rl's 0-based iteration index; the updates done are recorded inside
+            runner.current_learning_iteration = done
+        if done < max_iterations:
+            runner.learn(num_learning_iterations=max_iterations - done, init_at_random_ep_len=False)
         runner.save(str(final))
     finally:
         env.close()
     return final
+
+
+def _check_pretrained_task(path, task_id: str | None) -> None:
+    """A pre-trained checkpoint of another task is refused with one line, before an env is built."""
+    from .policies.diffusion import CheckpointError, load_checkpoint
+
+    try:
+        load_checkpoint(path, expected_task_id=task_id)
+    except (CheckpointError, FileNotFoundError) as error:
+        raise UserError(str(error)) from None
+
+
+def _newest_runner_checkpoint(out_dir: Path):
+    """(newest loadable model_*.pt, DPPO updates it holds) or (None, 0); unreadable files are skipped."""
+    import torch
+
+    candidates = sorted(out_dir.glob("model_*.pt"), key=lambda p: int(p.stem.split("_")[1]), reverse=True)
+    for path in candidates:
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as error:  # a truncated file from an older, non-atomic save
+            print(f"[vt-refine finetune] skipping unreadable {path.name} ({type(error).__name__})")
+            continue
+        if isinstance(payload, dict) and "dppo_iteration" in payload:
+            return path, int(payload["dppo_iteration"])
+    return None, 0
+
+
+def _atomic_saves(runner) -> None:
+    """rsl-rl's runner writes checkpoints with a plain torch.save; write them to a temporary file and rename
+    instead, so a kill mid-save leaves the previous files intact and never a truncated model_*.pt."""
+    import torch
+
+    from .utils.atomic import atomic_path
+
+    def save(path: str, infos: dict | None = None) -> None:
+        saved = runner.alg.save()
+        saved["iter"] = runner.current_learning_iteration
+        saved["infos"] = infos
+        with atomic_path(path) as tmp:
+            torch.save(saved, tmp)
+        runner.logger.save_model(path, runner.current_learning_iteration)
+
+    runner.save = save
 
 
 def _set_path(cfg, dotted: str, value) -> None:

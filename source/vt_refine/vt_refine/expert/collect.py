@@ -93,6 +93,13 @@ def collect_demos(
         probe.unlink()
     except OSError as error:
         raise UserError(f"cannot write demos to {output}: {error.strerror}; choose a writable --output") from None
+    if output.exists():  # a damaged file, or one of another task, is refused before the env is built
+        from ..data.hdf5_dataset import DemoReader
+
+        with DemoReader(output) as reader:
+            if reader.task != task:
+                raise UserError(f"demo file {output} holds demonstrations of task '{reader.task or '<none>'}' but "
+                                f"this run collects '{task}'; write to another file or collect the same task")
 
     def let_the_expert_release(cfg):  # record the release too; success is judged when the script ends
         cfg.task.terminate_on_success = False

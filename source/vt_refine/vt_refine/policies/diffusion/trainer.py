@@ -288,6 +288,8 @@ def pretrain(
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    for tmp in ckpt_dir.glob(".*.pt.*.tmp"):  # a save cut short by a kill (save_checkpoint renames when complete)
+        tmp.unlink(missing_ok=True)
     data, stats = combine_datasets(dataset)
     _check_sample(data[0], pcfg)
 
