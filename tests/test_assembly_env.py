@@ -179,6 +179,46 @@ def test_open_grippers_read_zero(env):
     assert float(env.scene.sensors["tactile"].data.force.abs().max()) == 0.0
 
 
+def _hold_home(env):
+    term = env.action_manager.get_term("joint_pos")
+    robot = env.scene["robot"]
+    home = robot.data.default_joint_pos.torch[:, term._joint_ids]
+    lo, hi = robot.data.joint_pos_limits.torch[:, term._joint_ids].unbind(-1)
+    return 2 * (home - lo) / (hi - lo) - 1
+
+
+@pytest.mark.parametrize("fault", ["nan", "flies_away"])
+def test_a_physics_blowup_is_detected_reset_counted_and_stepping_goes_on(env, fault):
+    """Inject a broken state into env 0 only (NaN velocity, or a plug shot off at 50 m/s): that env ends with the
+    physics_blowup termination and is reset to a sane state, the count is logged, env 1 carries on untouched."""
+    env.reset()
+    hold = _hold_home(env)
+    for _ in range(3):
+        env.step(hold)
+    before = env.extras.get("physics_blowups_total", 0)
+    plug = env.scene["plug"]
+    vel = torch.zeros(env.num_envs, 6)
+    vel[0] = float("nan") if fault == "nan" else torch.tensor([0.0, 0.0, 50.0, 0.0, 0.0, 0.0])
+    plug.write_root_velocity_to_sim_index(root_velocity=vel)
+    length_before = env.episode_length_buf.clone()
+    obs, _, terminated, truncated, extras = env.step(hold)
+    assert terminated.tolist() == [True, False]
+    assert bool(env.termination_manager.get_term("physics_blowup")[0])
+    assert env.extras["physics_blowups_total"] == before + 1
+    # Isaac Lab's own per-term log (TensorBoard): the share of envs whose last episode ended this way, 1 of 2
+    assert float(extras["log"]["Episode_Termination/physics_blowup"]) == pytest.approx(0.5)
+    assert int(env.episode_length_buf[0]) == 0 and int(env.episode_length_buf[1]) == int(length_before[1]) + 1
+    # the reset env is sane again and stays sane; nothing non-finite reaches the policy
+    for _ in range(5):
+        obs, _, terminated, _, _ = env.step(hold)
+        assert not terminated.any()
+        for name in ("plug", "socket"):
+            data = env.scene[name].data
+            assert torch.isfinite(data.root_pose_w.torch).all() and torch.isfinite(data.root_vel_w.torch).all()
+            assert float(data.root_lin_vel_w.torch.norm(dim=-1).max()) < 1.0, name
+        assert all(torch.isfinite(t).all() for t in obs["policy"].values()) and torch.isfinite(obs["critic"]).all()
+
+
 @pytest.fixture(scope="module")
 def _close_shared_env(env):
     """The per-task test below builds its own envs: close the module's shared one first (one sim per process)."""

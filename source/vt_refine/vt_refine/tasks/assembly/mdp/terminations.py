@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import torch
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from isaaclab.envs import ManagerBasedRLEnv
 
 __all__ = ["assembled", "part_off_table", "physics_blowup"]
+
+_LOG = logging.getLogger("vt_refine")
 
 
 def assembled(
@@ -54,7 +57,10 @@ def physics_blowup(
     robot_cfg: SceneEntityCfg = SceneEntityCfg("robot"),
 ) -> torch.Tensor:
     """A simulation blow-up: NaN/inf in the robot or part states, or a part faster than ``max_speed``
-    [m/s]. Such envs are reset like any ended episode; the count is logged as ``Metrics/physics_blowups``.
+    [m/s]. Such envs are reset like any ended episode, so training goes on. Isaac Lab's termination manager
+    logs how many envs ended this way as ``Episode_Termination/physics_blowup`` (TensorBoard); the running total
+    since the env was built is kept in ``env.extras["physics_blowups_total"]`` and each blow-up is logged as a
+    warning.
 
     Returns:
         Bool tensor of shape (num_envs,).
@@ -66,7 +72,9 @@ def physics_blowup(
         pose, vel = data.root_pose_w.torch, data.root_vel_w.torch
         bad |= ~torch.isfinite(pose).all(dim=-1) | ~torch.isfinite(vel).all(dim=-1)
         bad |= torch.linalg.norm(torch.nan_to_num(vel[:, :3], nan=0.0), dim=-1) > max_speed
-    if bad.any():
-        log = env.extras.setdefault("log", {})
-        log["Metrics/physics_blowups"] = log.get("Metrics/physics_blowups", 0) + int(bad.sum())
+    if bad.any():  # rare: the .any() sync costs nothing next to a physics step
+        count = int(bad.sum())
+        env.extras["physics_blowups_total"] = env.extras.get("physics_blowups_total", 0) + count
+        _LOG.warning("physics blow-up in %d env(s) %s: reset (total so far %d)", count,
+                     bad.nonzero().flatten()[:8].tolist(), env.extras["physics_blowups_total"])
     return bad
