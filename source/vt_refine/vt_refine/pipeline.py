@@ -45,21 +45,21 @@ class PipelineSettings:
             if not isinstance(raw.get(name) or {}, dict):
                 raise UserError(f"profile section {name}: must be a mapping of settings, got {raw[name]!r}")
         collect, evaluate, finetune = raw.get("collect") or {}, raw.get("evaluate") or {}, dict(raw.get("finetune") or {})
-        overrides = {}
-        if "num_steps_per_env" in finetune:
-            steps = finetune["num_steps_per_env"]
-            if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-                raise UserError(f"profile value finetune.num_steps_per_env must be a whole number >= 1, got {steps!r}")
-            overrides["num_steps_per_env"] = steps
-        for section in ("actor", "algorithm"):
-            for key, value in (finetune.get(section) or {}).items():
-                overrides[f"{section}.{key}"] = value
+
         def count(section: dict, name: str, key: str, default: int) -> int:
             value = section.get(key, default)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UserError(f"profile value {name}.{key} must be a whole number >= 1, got {value!r}")
             return value
 
+        overrides = {}
+        if "num_steps_per_env" in finetune:
+            overrides["num_steps_per_env"] = count(finetune, "finetune", "num_steps_per_env", 1)
+        if "save_interval" in finetune:  # iterations between model_*.pt files: what a killed run resumes from
+            overrides["save_interval"] = count(finetune, "finetune", "save_interval", 1)
+        for section in ("actor", "algorithm"):
+            for key, value in (finetune.get(section) or {}).items():
+                overrides[f"{section}.{key}"] = value
         return cls(
             num_demos=count(collect, "collect", "num_demos", 30),
             collect_envs=count(collect, "collect", "num_envs", 8),

@@ -324,6 +324,7 @@ def pretrain(
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
         start_step = resumed_from = int(payload["step"])
+        print(f"[pretrain] resuming from step {start_step} of {tcfg.total_steps} ({source})", flush=True)
         task_id = payload["task_id"] if task_id is None else task_id
 
     with (out_dir / "profile.yaml").open("w") as f:
