@@ -220,7 +220,7 @@ def test_same_seed_gives_the_same_demos_and_the_same_evaluation(tmp_path):
     files = []
     for name in ("a", "b"):
         path = tmp_path / f"{name}.hdf5"
-        out = run(cli("collect", "--task", TASK, "--num_demos", "2", "--num_envs", "2", "--seed", "5",
+        out = run(cli("collect", "--task", TASK, "--num_demos", "1", "--num_envs", "1", "--seed", "5",
                       "--output", str(path), "--device", "cpu", "--keep_failed"))
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         files.append(_hdf5_contents(path))
@@ -231,8 +231,8 @@ def test_same_seed_gives_the_same_demos_and_the_same_evaluation(tmp_path):
     checkpoint = tiny_joint_policy_checkpoint(tmp_path / "final.pt")
     results = []
     for name in ("a", "b"):
-        out = run(cli("evaluate", "--task", TASK, "--checkpoint", str(checkpoint), "--num_episodes", "2",
-                      "--num_envs", "2", "--seed", "11", "--output", str(tmp_path / f"{name}.json"), "--device", "cpu"))
+        out = run(cli("evaluate", "--task", TASK, "--checkpoint", str(checkpoint), "--num_episodes", "1",
+                      "--num_envs", "1", "--seed", "11", "--output", str(tmp_path / f"{name}.json"), "--device", "cpu"))
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         results.append(json.loads((tmp_path / f"{name}.json").read_text()))
     for result in results:

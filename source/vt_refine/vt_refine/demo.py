@@ -17,11 +17,14 @@ def run_demo(task: str, num_envs: int, device: str | None, seed: int, output: st
     import torch
     from tqdm import tqdm
 
-    from .envs import make_env
+    from .envs import check_task, make_env
     from .expert import ScriptedAssemblyExpert
     from .tasks.assembly.assembly_env_cfg import apply_assembly, assembly_geometry
     from .tasks.assembly.mdp.success import assembly_error
+    from .utils.device import resolve_device
 
+    check_task(task)  # bad input refused before any folder or simulation is made
+    device = resolve_device(device)
     out_dir = Path(output) / "demo" / task / datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
 

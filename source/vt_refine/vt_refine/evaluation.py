@@ -63,6 +63,30 @@ def checkpoint_kind(path: str | Path) -> str:
     return "finetuned" if isinstance(payload, dict) and "actor_optimizer_state_dict" in payload else "pretrained"
 
 
+def check_checkpoint_task(path: str | Path, task: str) -> str:
+    """The checkpoint's kind, after checking it was trained (or fine-tuned) for ``task``; reads the file only.
+
+    Raises:
+        UserError: missing, corrupt, or of another task (e.g. the visual-only variant's policy on the VT task).
+    """
+    import torch
+
+    from .policies.diffusion import CheckpointError, load_checkpoint
+
+    kind = checkpoint_kind(path)
+    if kind == "finetuned":
+        meta = torch.load(path, map_location="cpu", weights_only=False).get("vt_refine_dppo") or {}
+        if meta.get("task_id") and meta["task_id"] != task:
+            raise UserError(f"checkpoint {path} was fine-tuned on {meta['task_id']} but the task is {task}; pass "
+                            f"--task {meta['task_id']} or a checkpoint of {task}")
+        return kind
+    try:
+        load_checkpoint(path, expected_task_id=task)
+    except CheckpointError as error:
+        raise UserError(str(error)) from None
+    return kind
+
+
 def load_eval_actor(path: str | Path, obs, num_actions: int, task: str, device: str, sampler: str | None = None,
                     ft_denoising_steps: int | None = None):
     """Build the actor that evaluates ``path`` on ``task`` (errors name both sides on a mismatch)."""
@@ -131,11 +155,14 @@ def evaluate_policy(
     from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper
 
     from .envs import check_task, make_env
+    from .utils.device import resolve_device
 
     if num_episodes < 1:
         raise UserError(f"--num_episodes must be at least 1, got {num_episodes}")
     check_task(task)
-    checkpoint_kind(checkpoint)  # fail fast on a missing/corrupt file, before building the env
+    if env is None:
+        device = resolve_device(device)
+    check_checkpoint_task(checkpoint, task)  # fail fast on a missing/corrupt/other-task file, before the env
     own_env = env is None
     if own_env:
         env = make_env(task, num_envs=min(num_envs, num_episodes), device=device, seed=seed)

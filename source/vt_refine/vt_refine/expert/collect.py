@@ -80,11 +80,13 @@ def collect_demos(
     from ..envs import check_task, make_env
     from ..tasks.assembly.assembly_env_cfg import apply_assembly, assembly_geometry
     from ..tasks.assembly.mdp.success import assembly_success
+    from ..utils.device import resolve_device
     from .scripted_expert import ScriptedAssemblyExpert
 
     if num_demos < 1:
         raise UserError(f"--num_demos must be at least 1, got {num_demos}")
     check_task(task)
+    device = resolve_device(device)
     output = Path(output)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
