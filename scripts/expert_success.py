@@ -1,0 +1,82 @@
+"""The scripted expert's success rate per task, judged exactly as demo collection judges it (assembled when the
+script ends, after the release), without writing a demo file. Prints one JSON document.
+
+    python scripts/expert_success.py                                  # all five tasks, 50 episodes each
+    python scripts/expert_success.py --tasks VTRefine-PegInHole-Aloha --episodes 20 --num_envs 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+ALL_TASKS = ("VTRefine-PegInHole-Aloha", "VTRefine-NutBolt-Aloha", "VTRefine-Bayonet-Aloha",
+             "VTRefine-Connector-Aloha", "VTRefine-ShaftCollar-Aloha")
+
+
+def expert_success(task: str, episodes: int, num_envs: int, seed: int, device: str) -> dict:
+    from vt_refine.envs import make_env
+    from vt_refine.evaluation import wilson_interval
+    from vt_refine.expert import ScriptedAssemblyExpert
+    from vt_refine.expert.collect import _run_batch
+    from vt_refine.tasks.assembly.assembly_env_cfg import apply_assembly, assembly_geometry
+    from vt_refine.tasks.assembly.mdp.success import assembly_success
+
+    def let_the_expert_release(cfg):  # as collection: success is judged when the script ends
+        cfg.task.terminate_on_success = False
+        apply_assembly(cfg)
+
+    start = time.perf_counter()
+    env = make_env(task, num_envs=num_envs, device=device, seed=seed, cfg_hook=let_the_expert_release)
+    try:
+        params = dict(env.cfg.rewards.success.params)
+        expert = ScriptedAssemblyExpert(env, assembly_geometry(env.cfg.task), seed=seed)
+        successes = runs = batch = 0
+        while runs < episodes:
+            obs, _ = env.reset(seed=seed + 1000 * batch)
+            expert.generator.manual_seed(seed + 7919 * batch)
+            expert.reset()
+            result = _run_batch(env, expert, obs, params, assembly_success)
+            take = min(num_envs, episodes - runs)
+            successes += int(result["success"][:take].sum())
+            runs += take
+            batch += 1
+            print(f"[expert] {task}: {successes}/{runs}", file=sys.stderr, flush=True)
+    finally:
+        env.close()
+    low, high = wilson_interval(successes, runs)
+    return {"task": task, "episodes": runs, "successes": successes, "success_rate": round(successes / runs, 4),
+            "ci95": [round(low, 4), round(high, 4)], "seconds": round(time.perf_counter() - start, 1)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=list(ALL_TASKS))
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--num_envs", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--output", default=None, help="also write the JSON here")
+    args = parser.parse_args()
+    from vt_refine.envs import check_task
+    from vt_refine.utils.errors import UserError
+
+    try:
+        for task in args.tasks:
+            check_task(task)
+    except UserError as error:
+        print(f"expert_success: error: {error}", file=sys.stderr)
+        return 2
+    results = [expert_success(t, args.episodes, args.num_envs, args.seed, args.device) for t in args.tasks]
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
