@@ -13,11 +13,18 @@ pytestmark = pytest.mark.sim
 TASK = "VTRefine-PegInHole-Aloha"
 
 
+def _with_pad_contact_sensor(cfg):
+    """Isaac Lab's own ContactSensor on the four pads: the reference the taxel forces are checked against."""
+    from isaaclab.sensors import ContactSensorCfg
+
+    cfg.scene.pad_contacts = ContactSensorCfg(prim_path="{ENV_REGEX_NS}/Robot/.*_finger_pad", update_period=0.0)
+
+
 @pytest.fixture(scope="module")
 def env():
     from vt_refine.envs import make_env
 
-    env = make_env(TASK, num_envs=2, device="cpu", seed=0)
+    env = make_env(TASK, num_envs=2, device="cpu", seed=0, cfg_hook=_with_pad_contact_sensor)
     env.reset()
     yield env
     env.close()
@@ -154,6 +161,14 @@ def test_scripted_grasp_closes_on_the_parts_and_holds_them_for_5_s(env):
     finger_force = 400.0 * (fingers - target).abs()
     ratio = force / finger_force
     assert torch.all((ratio > 0.5) & (ratio < 2.0)), (force, finger_force)
+    # and Isaac Lab's ContactSensor on the same pads reads the same order of magnitude (its net force also
+    # carries the friction that holds the part up, so agreement within 2x is what is asked, not equality)
+    contact = env.scene.sensors["pad_contacts"]
+    assert contact.body_names == ["left_left_finger_pad", "left_right_finger_pad", "right_left_finger_pad",
+                                  "right_right_finger_pad"]
+    reference = contact.data.net_forces_w.torch.norm(dim=-1)
+    ratio = force / reference
+    assert torch.all((ratio > 0.5) & (ratio < 2.0)), (force, reference)
     # squeezing harder reads more (monotonic in the closing effort), measured on the socket's flat faces (the left
     # gripper): the round peg in the right gripper rolls a little under a harder squeeze, moving its contact line
     def per_gripper(f):
