@@ -103,13 +103,18 @@ def test_reset_randomises_parts_near_the_default_poses(env):
     assert not torch.allclose(plug[0, :2], plug[1, :2])  # each env draws its own offsets
 
 
+def _hold_home(env):
+    """The action that holds the robot's home pose (joint targets mapped into [-1, 1])."""
+    term = env.action_manager.get_term("joint_pos")
+    robot = env.scene["robot"]
+    home = robot.data.default_joint_pos.torch[:, term._joint_ids]
+    lo, hi = robot.data.joint_pos_limits.torch[:, term._joint_ids].unbind(-1)
+    return 2 * (home - lo) / (hi - lo) - 1
+
+
 def test_parts_rest_stably_on_the_table(env):
     env.reset()
-    action = env.action_manager.get_term("joint_pos")  # hold the home pose
-    robot = env.scene["robot"]
-    home = robot.data.default_joint_pos.torch[:, action._joint_ids]
-    lo, hi = robot.data.joint_pos_limits.torch[:, action._joint_ids].unbind(-1)
-    hold = 2 * (home - lo) / (hi - lo) - 1
+    hold = _hold_home(env)
     start = {n: env.scene[n].data.root_pos_w.torch.clone() for n in ("plug", "socket")}
     for _ in range(30):  # 2 s
         env.step(hold)
@@ -192,14 +197,6 @@ def test_open_grippers_read_zero(env):
     env.reset()
     env.step(torch.zeros(env.num_envs, 16))
     assert float(env.scene.sensors["tactile"].data.force.abs().max()) == 0.0
-
-
-def _hold_home(env):
-    term = env.action_manager.get_term("joint_pos")
-    robot = env.scene["robot"]
-    home = robot.data.default_joint_pos.torch[:, term._joint_ids]
-    lo, hi = robot.data.joint_pos_limits.torch[:, term._joint_ids].unbind(-1)
-    return 2 * (home - lo) / (hi - lo) - 1
 
 
 @pytest.mark.parametrize("fault", ["nan", "flies_away"])
