@@ -42,8 +42,10 @@ class ScriptedExpertCfg:
     """Grasp sites at least this high above the table are approached level (pitch 0) [m]."""
     grasp_point_ahead: float = 0.015
     """The grasp point (the part's grasp site) sits this far ahead of the pad centres, towards the tips [m]."""
-    squeeze: float = 0.006
-    """Finger target inside the object surface [m]: with the 400 N/m finger PD, about 2.4 N per pad."""
+    squeeze: float = 0.012
+    """Finger target inside the object surface [m]: with the 400 N/m finger PD, about 4.8 N per pad (the fingers'
+    effort limit is 5 N). MuJoCo's soft friction lets a held part creep through the pads at a rate that falls as the
+    pads press deeper, and a socket creeping down its grasp brings the left fingers up under the plug's seat."""
     carry_socket_pos: tuple[float, float, float] = (0.0, -0.06, 0.11)
     """Where the left grasp frame holds the socket in the air (env frame) [m]."""
     carry_noise: float = 0.01
@@ -60,6 +62,14 @@ class ScriptedExpertCfg:
     """Descent per control step during insertion [m] (about 18 mm/s)."""
     insert_overshoot: float = 0.003
     """The descent target goes this far past the assembled depth [m] so contact keeps pushing."""
+    seat_tolerance: float = 0.0015
+    """The plug counts as seated within this height of its assembled pose, on the socket's axis within
+    ``seat_xy_tolerance`` [m]."""
+    seat_xy_tolerance: float = 0.0015
+    """Lateral tolerance of the seated check [m]."""
+    seat_steps: int = 3
+    """Steps the plug must stay seated before the hand lets go: the release starts then, not at the end of the
+    insert phase, because every step the parts are carried the socket creeps further through the left pads."""
     search_radius: float = 0.0015
     """Radius of the circular search when insertion stalls [m]."""
     search_period: int = 12
@@ -100,6 +110,7 @@ class ScriptedAssemblyExpert:
         self._insert_start_z = torch.zeros(e, dtype=torch.float64, device=self.device)
         self._socket_goal_pos = torch.zeros(e, 3, dtype=torch.float64, device=self.device)
         self._socket_goal_set = torch.zeros(e, dtype=torch.bool, device=self.device)
+        self._seated = torch.zeros(e, dtype=torch.long, device=self.device)
 
     # ------------------------------------------------------------------ state
     def _part_pose(self, name: str) -> torch.Tensor:
@@ -141,8 +152,10 @@ class ScriptedAssemblyExpert:
         q = self._joint_pos()[env_ids]
         self.q_cmd[env_ids] = q
 
-        socket = self._part_pose("socket")[env_ids]
-        plug = self._part_pose("plug")[env_ids]
+        # plan on the parts' resting poses: right after a reset they are still dropping onto the table from
+        # their spawn height, and a grasp planned that high would close above a short part's top
+        socket = _resting_on_table(self._part_pose("socket")[env_ids])
+        plug = _resting_on_table(self._part_pose("plug")[env_ids])
         sock_grasp = self._grasp_pose(socket, self.geometry.socket_grasp, (0.0, 1.0, 0.0), n, self.left, q[:, 0:6])
         plug_grasp = self._grasp_pose(plug, self.geometry.plug_grasp, (0.0, -1.0, 0.0), n, self.right, q[:, 8:14])
         home_l = self.left.forward(q[:, 0:6])
@@ -173,6 +186,7 @@ class ScriptedAssemblyExpert:
         self._best_height[env_ids] = 1e9
         self._socket_goal_set[env_ids] = False
         self._stalled[env_ids] = 0
+        self._seated[env_ids] = 0
         self._search_phase[env_ids] = 2 * math.pi * self._uniform(n, low=0.0, high=1.0)
 
     def _grasp_pose(self, part: torch.Tensor, site, approach_dir, n: int, arm: ArmKinematics,
@@ -217,6 +231,7 @@ class ScriptedAssemblyExpert:
         """Actions for this step. Tensor of shape (E, 16) in [-1, 1] (the task's action space)."""
         cfg = self.cfg
         q = self._joint_pos()
+        self._release_seated_plugs()
         phase = self.phase
         t = self.step_count
         starts = torch.cat([torch.zeros_like(self.boundaries[:, :1]), self.boundaries[:, :-1]], dim=1)
@@ -271,6 +286,21 @@ class ScriptedAssemblyExpert:
         self.step_count += 1
         return (2.0 * (q_cmd - self._lo) / (self._hi - self._lo) - 1.0).clamp(-1.0, 1.0).to(torch.float32)
 
+    def _release_seated_plugs(self) -> None:
+        """End the insert phase of envs whose plug has stayed seated for ``seat_steps`` steps (the later phases
+        keep their durations)."""
+        cfg, geo = self.cfg, self.geometry
+        rel = torch.linalg.inv(self._part_pose("socket")) @ self._part_pose("plug")
+        seated = ((rel[:, 2, 3] - geo.assembled_plug_z).abs() < cfg.seat_tolerance) & (
+            torch.linalg.norm(rel[:, :2, 3], dim=-1) < cfg.seat_xy_tolerance)
+        inserting = self.phase == PHASES.index("insert")
+        self._seated = torch.where(inserting & seated, self._seated + 1, torch.zeros_like(self._seated))
+        ready = self._seated >= cfg.seat_steps
+        if ready.any():
+            k = PHASES.index("insert")
+            shift = (self.boundaries[:, k] - self.step_count).clamp(min=0) * ready.long()
+            self.boundaries[:, k:] -= shift[:, None]
+
     def _upright_socket_target(self, q, ph) -> torch.Tensor:
         """Left tool target that holds the socket upright (its yaw kept) where it was when the lift ended:
         a socket pivoting in the pads under gravity would otherwise tilt the insertion axis."""
@@ -307,7 +337,8 @@ class ScriptedAssemblyExpert:
         second_half = ((s - 0.5) * 2.0).clamp(0.0, 1.0)
         z_align = z_hover + (z_pre - z_hover) * second_half
         z_des = torch.where(ph["align"], z_align, (z_pre - cfg.insert_speed * steps_in).clamp(min=z_goal))
-        z_des = torch.where(ph["release"] | ph["retreat"] | done, torch.full_like(height, z_goal), z_des)
+        # once seated, hold the plug where it belongs instead of pressing it on: the push would load the socket's grasp
+        z_des = torch.where(ph["release"] | ph["retreat"] | done, torch.full_like(height, geo.assembled_plug_z), z_des)
 
         # circular search while insertion stalls above the descent target
         stalled = ph["insert"] & (height > z_des + 0.002) & (height > self._best_height - 2e-4)
@@ -348,6 +379,15 @@ def _pose_from_pos_quat(pos: torch.Tensor, quat_xyzw: torch.Tensor) -> torch.Ten
     pose = torch.zeros(*pos.shape[:-1], 4, 4, dtype=pos.dtype, device=pos.device)
     pose[..., :3, :3], pose[..., :3, 3], pose[..., 3, 3] = rot, pos, 1.0
     return pose
+
+
+def _resting_on_table(pose: torch.Tensor) -> torch.Tensor:
+    """The pose of a part standing upright on the table (z = 0, the frame convention's bottom face): the given
+    pose's x, y and yaw, without the height and tilt it has while it settles."""
+    out = torch.eye(4, dtype=pose.dtype, device=pose.device).repeat(*pose.shape[:-2], 1, 1)
+    out[..., :3, :3] = _rot_z(torch.atan2(pose[..., 1, 0], pose[..., 0, 0]))
+    out[..., :2, 3] = pose[..., :2, 3]
+    return out
 
 
 def _rot_z(angle: torch.Tensor) -> torch.Tensor:
