@@ -203,25 +203,13 @@ def evaluate_policy(
 
 def _first_episode_successes(actor, vec, generator) -> dict:
     """Per-env success and return of the first episode after a reset, one chunk per decision."""
-    import torch
-
-    from .rl.dppo.multistep import MultiStepVecEnv
+    from .rl.dppo.multistep import first_episode_returns
 
     def hold(obs):
         return actor.raw_policy_obs(obs)["joint_pos"][:, -1]
 
-    multi = MultiStepVecEnv(vec, actor.act_steps, hold_action_fn=_limits_hold(vec, hold))
-    returns = torch.zeros(multi.num_envs, device=multi.device)
-    finished = torch.zeros(multi.num_envs, dtype=torch.bool, device=multi.device)
-    obs = multi.get_observations()
-    max_decisions = -(-int(vec.max_episode_length) // actor.act_steps) + 1
-    for _ in range(max_decisions):
-        chunks = actor.act(obs, deterministic=True, generator=generator).actions
-        obs, rewards, dones, _ = multi.step(chunks)
-        returns += torch.where(finished, torch.zeros_like(rewards), rewards)
-        finished |= dones
-        if bool(finished.all()):
-            break
+    returns = first_episode_returns(actor, vec, deterministic=True, hold_action_fn=_limits_hold(vec, hold),
+                                    generator=generator)
     return {"success": (returns >= 0.5).cpu(), "returns": returns.cpu()}
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from tensordict import TensorDict
 
-__all__ = ["DecisionAccumulator", "merge_logs", "MultiStepVecEnv", "evaluate_first_episodes"]
+__all__ = ["DecisionAccumulator", "merge_logs", "MultiStepVecEnv", "evaluate_first_episodes", "first_episode_returns"]
 
 
 class DecisionAccumulator:
@@ -189,33 +189,27 @@ class MultiStepVecEnv:
 
 
 @torch.no_grad()
-def evaluate_first_episodes(
+def first_episode_returns(
     actor: Any,
     env: Any,
-    success_return_threshold: float = 0.5,
     deterministic: bool = True,
-    hold_obs_key: str | None = "joint_pos",
+    hold_action_fn: Callable[[TensorDict], torch.Tensor] | None = None,
     generator: torch.Generator | None = None,
-) -> dict[str, float]:
-    """Success rate and mean return of each env's first episode, one decision per chunk.
+) -> torch.Tensor:
+    """Return of each env's first episode, one decision per chunk. Tensor of shape (E,).
 
     Args:
         actor: A :class:`~vt_refine.rl.dppo.actor.DiffusionActor` (``act``, ``act_steps``, ``raw_policy_obs``).
         env: A freshly reset rsl-rl ``VecEnv`` with a finite ``max_episode_length`` (env steps).
-        success_return_threshold: An episode with at least this return counts as a success.
         deterministic: The actor's evaluation mode.
-        hold_obs_key: Policy observation whose last frame envs hold after their episode ended mid-decision.
+        hold_action_fn: Action of envs whose episode ended mid-decision (see :class:`MultiStepVecEnv`).
 
-    Returns:
-        {"success_rate", "episode_return", "episodes"} over the E first episodes.
+    Raises:
+        RuntimeError: an env did not finish an episode within ``max_episode_length`` env steps.
     """
-    def hold(obs: TensorDict) -> torch.Tensor:
-        return actor.raw_policy_obs(obs)[hold_obs_key][:, -1]
-
-    multi = MultiStepVecEnv(env, actor.act_steps, hold_action_fn=hold if hold_obs_key is not None else None)
-    num_envs = multi.num_envs
-    returns = torch.zeros(num_envs, device=multi.device)
-    finished = torch.zeros(num_envs, dtype=torch.bool, device=multi.device)
+    multi = MultiStepVecEnv(env, actor.act_steps, hold_action_fn=hold_action_fn)
+    returns = torch.zeros(multi.num_envs, device=multi.device)
+    finished = torch.zeros(multi.num_envs, dtype=torch.bool, device=multi.device)
     obs = multi.get_observations()
     max_decisions = -(-int(env.max_episode_length) // actor.act_steps) + 1
     for _ in range(max_decisions):
@@ -228,5 +222,31 @@ def evaluate_first_episodes(
     if not bool(finished.all()):
         raise RuntimeError(f"{int((~finished).sum())} envs did not finish an episode within {max_decisions} "
                            "decisions; is the env's max_episode_length right?")
+    return returns
+
+
+@torch.no_grad()
+def evaluate_first_episodes(
+    actor: Any,
+    env: Any,
+    success_return_threshold: float = 0.5,
+    deterministic: bool = True,
+    hold_obs_key: str | None = "joint_pos",
+    generator: torch.Generator | None = None,
+) -> dict[str, float]:
+    """Success rate and mean return of each env's first episode (see :func:`first_episode_returns`).
+
+    Args:
+        success_return_threshold: An episode with at least this return counts as a success.
+        hold_obs_key: Policy observation whose last frame envs hold after their episode ended mid-decision
+            (the action space is that observation's, as in the toy tasks); None repeats the last action.
+
+    Returns:
+        {"success_rate", "episode_return", "episodes"} over the E first episodes.
+    """
+    def hold(obs: TensorDict) -> torch.Tensor:
+        return actor.raw_policy_obs(obs)[hold_obs_key][:, -1]
+
+    returns = first_episode_returns(actor, env, deterministic, hold if hold_obs_key is not None else None, generator)
     return {"success_rate": float((returns >= success_return_threshold).float().mean()),
-            "episode_return": float(returns.mean()), "episodes": float(num_envs)}
+            "episode_return": float(returns.mean()), "episodes": float(returns.numel())}
