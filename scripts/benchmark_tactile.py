@@ -1,17 +1,23 @@
 #!/usr/bin/env python
 """Time TaxelForceModel.compute against the bare Warp mesh-query floor; print JSON.
 
-    python scripts/benchmark_tactile.py [--device cpu|cuda] [--envs 1 4 16 64] [--repeats 20]
+    python scripts/benchmark_tactile.py [--device cpu|cuda] [--envs 1 4 16 64] [--repeats 20] [--env-step-envs 16]
 
 Scene per env: the 4 FlexiTac pads (12 x 32 taxels) and 2 targets (a 33 mm cylinder "plug", a 55 mm box
 "socket"). "near": every pad presses 1 mm into a target; "far": targets 0.5 m away (the cull skips them).
 The floor is one kernel that only runs a signed mesh_query_point per taxel-target pair on points already
-in the target frames: what any mesh-based taxel model must pay at least.
+in the target frames: what any mesh-based taxel model must pay at least. The state tensors are the same
+objects on every call, as in the sensor (it copies pad and target states into fixed buffers).
+
+With ``--env-step-envs N`` (default 16; 0 skips it) it also steps the real task with N envs, the scripted
+expert acting, and splits the env step into the sensor's own update (timed around
+``PiezoTactileSensor._update_buffers_impl``) and everything else: the step with and without the sensor.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -67,13 +73,62 @@ def _time(fn, repeats: int, device: str) -> float:
     return (time.perf_counter() - start) / repeats * 1e3
 
 
+def _env_step_share(task: str, num_envs: int, device: str, steps: int, warmup: int = 5) -> dict:
+    """Mean env step time and the part of it spent in the tactile sensor's update [ms]."""
+    from vt_refine.envs import make_env
+    from vt_refine.expert import ScriptedAssemblyExpert
+    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
+
+    env = make_env(task, num_envs=num_envs, device=device, seed=0)
+    try:
+        sensor = env.unwrapped.scene.sensors["tactile"]
+        update, spent = sensor._update_buffers_impl, [0.0, 0]
+
+        def timed_update(env_mask):
+            start = time.perf_counter()
+            update(env_mask)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            spent[0] += time.perf_counter() - start
+            spent[1] += 1
+
+        sensor._update_buffers_impl = timed_update
+        env.reset()
+        expert = ScriptedAssemblyExpert(env, assembly_geometry(env.unwrapped.cfg.task), seed=0)
+        expert.reset()
+        for _ in range(warmup):
+            env.step(expert.act())
+        spent[:] = [0.0, 0]
+        step_time = 0.0
+        touching = 0
+        for _ in range(steps):
+            action = expert.act()
+            start = time.perf_counter()
+            env.step(action)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            step_time += time.perf_counter() - start
+            touching += int(sensor.data.contact.flatten(1).any(dim=1).sum())
+        step_ms, sensor_ms = step_time / steps * 1e3, spent[0] / steps * 1e3
+        return {"task": task, "num_envs": num_envs, "control_steps": steps, "sensor_updates": spent[1],
+                "env_steps_with_a_touching_pad": touching, "env_step_ms": round(step_ms, 2),
+                "sensor_update_ms": round(sensor_ms, 3), "env_step_without_sensor_ms": round(step_ms - sensor_ms, 2),
+                "sensor_share_of_step": round(sensor_ms / step_ms, 4)}
+    finally:
+        env.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--envs", type=int, nargs="+", default=[1, 4, 16, 64])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--sign-method", default="normal", choices=sorted(SIGN_METHODS))
+    parser.add_argument("--env-step-envs", type=int, default=16, help="num_envs of the env-step split (0: skip)")
+    parser.add_argument("--env-step-steps", type=int, default=80, help="control steps timed in the env-step split")
+    parser.add_argument("--task", default="VTRefine-PegInHole-Aloha", help="task of the env-step split")
     args = parser.parse_args(argv)
+    default_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     wp.config.log_level = wp.LOG_WARNING  # keep the init banner out of the JSON on stdout
     wp.init()
@@ -111,8 +166,13 @@ def main(argv: list[str] | None = None) -> int:
                 "compute_ms": round(compute_ms, 4), "mesh_query_floor_ms": round(floor_ms, 4),
                 "compute_over_floor": round(compute_ms / floor_ms, 3),
             })
-    print(json.dumps({"device": args.device, "sign_method": args.sign_method, "torch_threads": 1,
-                      "warp": wp.__version__, "results": results}, indent=2))
+    report = {"device": args.device, "sign_method": args.sign_method, "torch_threads": 1, "warp": wp.__version__,
+              "results": results}
+    if args.env_step_envs > 0:
+        torch.set_num_threads(default_threads)  # the env runs as it does in training
+        with contextlib.redirect_stdout(sys.stderr):  # Isaac Lab's banners; stdout carries only the JSON
+            report["env_step"] = _env_step_share(args.task, args.env_step_envs, args.device, args.env_step_steps)
+    print(json.dumps(report, indent=2))
     return 0
 
 

@@ -235,6 +235,47 @@ def test_culling_far_targets_changes_nothing():
         assert torch.equal(results[0][name], results[1][name]), name
 
 
+def test_a_taxel_that_leaves_contact_reads_no_contact_again():
+    # untouched taxels skip their writes, so a taxel that was pressed must still be cleared when released,
+    # both when the target is still near the pad and when the pad-level cull skips it entirely
+    box = _box((-0.004, 0.004), 0.02, (-0.004, 0.004))
+    cfg = TaxelModelCfg(k_n=1000.0, k_d=0.5)
+    pressed = _states(1, PAD_ORIGIN, IDENTITY, (0.0, -5e-4, 0.0), IDENTITY, pad_lin=(0.0, 0.0, 0.01))
+    for released_pos in ((0.0, 0.002, 0.0), (0.5, 0.0, 0.0)):
+        released = _states(1, PAD_ORIGIN, IDENTITY, released_pos, IDENTITY, pad_lin=(0.0, 0.0, 0.01))
+        model = TaxelForceModel(cfg, _layout(), [box], num_envs=1)
+        assert model.compute(*pressed).contact.sum() == 16  # 4 x 4 taxels under the 8 mm box
+        state = model.compute(*released)
+        fresh = TaxelForceModel(cfg, _layout(), [box], num_envs=1).compute(*released)
+        for name in ("force", "depth", "depth_rate", "contact", "contact_normal_w", "taxel_pos_w", "target_index"):
+            assert torch.equal(getattr(state, name), getattr(fresh, name)), (released_pos, name)
+        assert state.force.sum() == 0.0 and (state.target_index == -1).all()
+
+
+def test_new_state_tensors_and_in_place_updates_are_both_read():
+    # the recorded launches point at the state tensors' memory: a new tensor must be re-bound, and a tensor
+    # edited in place at the bound address must be re-read
+    box = _box((-0.004, 0.004), 0.02, (-0.004, 0.004))
+    model = TaxelForceModel(TaxelModelCfg(k_n=1000.0, k_d=0.0), _layout(), [box], num_envs=1)
+    first = model.compute(*_states(1, PAD_ORIGIN, IDENTITY, (0.0, -5e-4, 0.0), IDENTITY)).force.clone()
+    released = _states(1, PAD_ORIGIN, IDENTITY, (0.0, 0.01, 0.0), IDENTITY)
+    assert model.compute(*released).force.sum() == 0.0
+    released[4][0, 0, 1] = -1e-3  # press twice as deep through the same tensor
+    np.testing.assert_allclose(model.compute(*released).force.numpy(), 2.0 * first.numpy(), rtol=1e-5)
+
+
+def test_a_cfg_change_after_build_takes_effect():
+    box = _box((-0.004, 0.004), 0.02, (-0.004, 0.004))
+    model = TaxelForceModel(TaxelModelCfg(k_n=1000.0, k_d=0.0), _layout(), [box], num_envs=1)
+    pressed = _states(1, PAD_ORIGIN, IDENTITY, (0.0, -5e-4, 0.0), IDENTITY)
+    first = model.compute(*pressed).force.clone()
+    model.cfg.k_n = 3000.0
+    np.testing.assert_allclose(model.compute(*pressed).force.numpy(), 3.0 * first.numpy(), rtol=1e-6)
+    model.cfg.k_n = -1.0
+    with pytest.raises(TaxelModelError, match="k_n"):
+        model.compute(*pressed)
+
+
 # ------------------------------------------------------------------------------------------- batching
 
 

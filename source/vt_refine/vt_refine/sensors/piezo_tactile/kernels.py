@@ -2,7 +2,8 @@
 
 Legend: E envs, P pads per env, N taxels per pad, T contact targets per env.
 
-One launch over (E, P, N) computes, per taxel: its world position, its penetration depth into the
+A first launch over (E, P) flags the pads whose bounding sphere comes near any target's bounding sphere (a
+pad-level cull: most pads touch nothing most of the time). One launch over (E, P, N) then computes, per taxel: its world position, its penetration depth into the
 contact targets, the contact normal, the rate of that depth, the normal force and the contact flag.
 Target meshes are stored once, in their own body frame, and shared by all envs; each env only brings
 the target poses and twists, so memory does not grow with the number of envs.
@@ -17,6 +18,7 @@ import warp as wp
 __all__ = [
     "SIGN_METHODS",
     "mesh_query_floor_kernel",
+    "pad_near_target_kernel",
     "taxel_force_kernel",
 ]
 
@@ -41,6 +43,35 @@ def _query_signed(mesh_id: wp.uint64, point: wp.vec3, max_dist: float, sign_meth
 
 
 @wp.kernel
+def pad_near_target_kernel(
+    pad_bound_center: wp.array(dtype=wp.vec3),  # (P,) bounding-sphere centre of each pad's taxels, pad frame [m]
+    pad_bound_radius: wp.array(dtype=wp.float32),  # (P,) [m]
+    pad_pos_w: wp.array2d(dtype=wp.vec3),  # (E, P) [m]
+    pad_quat_w: wp.array2d(dtype=wp.quat),  # (E, P) xyzw
+    target_pos_w: wp.array2d(dtype=wp.vec3),  # (E, T) [m]
+    target_quat_w: wp.array2d(dtype=wp.quat),  # (E, T) xyzw
+    target_bound_center: wp.array(dtype=wp.vec3),  # (T,) target frame [m]
+    target_bound_radius: wp.array(dtype=wp.float32),  # (T,) [m]
+    use_cull: wp.int32,
+    margin: wp.float32,  # [m] slack: the deepest penetration the query reports
+    pad_near: wp.array2d(dtype=wp.int32),  # (E, P) output: 1 when some target may touch a taxel of the pad
+):
+    env, pad = wp.tid()
+    near = int(1)
+    if use_cull != 0:
+        near = int(0)
+        center_w = pad_pos_w[env, pad] + wp.quat_rotate(pad_quat_w[env, pad], pad_bound_center[pad])
+        for target in range(target_bound_center.shape[0]):
+            target_center_w = target_pos_w[env, target] + wp.quat_rotate(
+                target_quat_w[env, target], target_bound_center[target]
+            )
+            reach = pad_bound_radius[pad] + target_bound_radius[target] + margin
+            if wp.length(center_w - target_center_w) <= reach:
+                near = int(1)
+    pad_near[env, pad] = near
+
+
+@wp.kernel
 def taxel_force_kernel(
     # taxel layout, shared by all envs
     taxel_pos_local: wp.array2d(dtype=wp.vec3),  # (P, N) taxel centres in the pad body frame [m]
@@ -61,6 +92,7 @@ def taxel_force_kernel(
     # switches and parameters
     env_mask: wp.array(dtype=wp.bool),  # (E,) envs to update (others keep their outputs)
     use_env_mask: wp.int32,
+    pad_near: wp.array2d(dtype=wp.int32),  # (E, P) from pad_near_target_kernel
     use_cull: wp.int32,
     sign_method: wp.int32,
     max_depth: wp.float32,  # [m] deepest penetration the query can report
@@ -84,7 +116,7 @@ def taxel_force_kernel(
     pad_quat = pad_quat_w[env, pad]
     lever_w = wp.quat_rotate(pad_quat, taxel_pos_local[pad, taxel])
     point_w = pad_pos_w[env, pad] + lever_w
-    taxel_vel_w = pad_lin_vel_w[env, pad] + wp.cross(pad_ang_vel_w[env, pad], lever_w)
+    taxel_pos_w[env, pad, taxel] = point_w
 
     # A taxel touches one surface, so keep the deepest target rather than summing: a plug seated in a
     # socket overlaps both meshes at once and a sum would count the same contact twice.
@@ -93,6 +125,8 @@ def taxel_force_kernel(
     best_target = int(-1)
     best_normal_w = wp.vec3(0.0, 0.0, 0.0)
     num_targets = target_mesh_ids.shape[0]
+    if pad_near[env, pad] == 0:
+        num_targets = 0  # no target near this pad: skip the per-taxel tests
     for target in range(num_targets):
         body_pos = target_pos_w[env, target]
         body_quat = target_quat_w[env, target]
@@ -117,17 +151,21 @@ def taxel_force_kernel(
             else:
                 normal_local = wp.mesh_eval_face_normal(mesh_id, query.face)
             normal_w = wp.quat_rotate(body_quat, normal_local)
-            # velocity of the target material point under the taxel (rigid body: v + w x r)
+            # velocities of the taxel and of the target material point under it (rigid bodies: v + w x r)
+            taxel_vel_w = pad_lin_vel_w[env, pad] + wp.cross(pad_ang_vel_w[env, pad], lever_w)
             surface_vel_w = target_lin_vel_w[env, target] + wp.cross(target_ang_vel_w[env, target], point_w - body_pos)
             best_depth = penetration
             best_rate = -wp.dot(taxel_vel_w - surface_vel_w, normal_w)
             best_target = target
             best_normal_w = normal_w
 
+    # Most taxels touch nothing: their outputs already hold the no-contact values (zeros, index -1) unless
+    # they touched something at the previous update, so they skip six writes.
+    if best_target < 0 and not contact[env, pad, taxel]:
+        return
     taxel_force = float(0.0)
     if best_target >= 0:
         taxel_force = wp.clamp(k_n * best_depth + k_d * best_rate, 0.0, f_max)
-    taxel_pos_w[env, pad, taxel] = point_w
     depth[env, pad, taxel] = best_depth
     depth_rate[env, pad, taxel] = best_rate
     contact_normal_w[env, pad, taxel] = best_normal_w

@@ -21,7 +21,7 @@ import torch
 import trimesh
 import warp as wp
 
-from .kernels import SIGN_METHODS, taxel_force_kernel
+from .kernels import SIGN_METHODS, pad_near_target_kernel, taxel_force_kernel
 
 __all__ = [
     "TaxelForceModel",
@@ -232,6 +232,12 @@ class TaxelForceModel:
         self._bound_center = wp.array(np.asarray(centers, dtype=np.float32), dtype=wp.vec3, device=dev)
         self._bound_radius = wp.array(np.asarray(radii, dtype=np.float32), dtype=wp.float32, device=dev)
         self._no_mask = wp.ones(self.num_envs, dtype=wp.bool, device=dev)
+        self._inputs_alive: dict[str, torch.Tensor] = {}  # state tensors the recorded launches point at
+        self._bound_addresses: dict[str, int] = {}
+        pad_centers, pad_radii = zip(*(_bounding_sphere(layout[pad]) for pad in range(self.num_pads)))
+        self._pad_bound_center = wp.array(np.asarray(pad_centers, dtype=np.float32), dtype=wp.vec3, device=dev)
+        self._pad_bound_radius = wp.array(np.asarray(pad_radii, dtype=np.float32), dtype=wp.float32, device=dev)
+        self._pad_near = wp.zeros((self.num_envs, self.num_pads), dtype=wp.int32, device=dev)
 
         shape = (self.num_envs, self.num_pads, self.num_taxels)
         self._taxel_pos_w = wp.zeros(shape, dtype=wp.vec3, device=dev)
@@ -253,13 +259,62 @@ class TaxelForceModel:
             target_index=wp.to_torch(self._target_index),
         )
         """Tensors of the latest :meth:`compute` (the same objects are returned by every call)."""
+        self._record_launches()
+
+    def _record_launches(self) -> None:
+        """Pack both kernels' arguments once; each :meth:`compute` then only swaps the per-step state arrays.
+
+        Why: at a few envs the Python cost of packing ~30 launch arguments is larger than the kernels.
+        """
+        e, p, t, dev = self.num_envs, self.num_pads, self.num_targets, self.wp_device
+        pad_vec, pad_quat = wp.zeros((e, p), dtype=wp.vec3, device=dev), wp.zeros((e, p), dtype=wp.quat, device=dev)
+        target_vec = wp.zeros((e, t), dtype=wp.vec3, device=dev)
+        target_quat = wp.zeros((e, t), dtype=wp.quat, device=dev)
+        self._cull_launch = wp.launch(
+            pad_near_target_kernel, dim=(e, p), device=dev, record_cmd=True,
+            inputs=[self._pad_bound_center, self._pad_bound_radius, pad_vec, pad_quat, target_vec, target_quat,
+                    self._bound_center, self._bound_radius, 1, 0.0],
+            outputs=[self._pad_near],
+        )
+        self._force_launch = wp.launch(
+            taxel_force_kernel, dim=(e, p, self.num_taxels), device=dev, record_cmd=True,
+            inputs=[self._taxel_pos_local, pad_vec, pad_quat, pad_vec, pad_vec, target_vec, target_quat, target_vec,
+                    target_vec, self._mesh_ids, self._bound_center, self._bound_radius, self._no_mask, 0,
+                    self._pad_near, 1, 0, 0.0, 0.0, 0.0, 0.0],
+            outputs=[self._taxel_pos_w, self._depth, self._depth_rate, self._normal_w, self._force, self._contact,
+                     self._target_index],
+        )
+        self._cull_args = {arg.label: i for i, arg in enumerate(pad_near_target_kernel.adj.args)}
+        self._force_args = {arg.label: i for i, arg in enumerate(taxel_force_kernel.adj.args)}
+        self._packed_cfg: tuple | None = None
+
+    def _set_cfg_params(self) -> None:
+        """Re-pack the scalar hyper-parameters when the cfg changed since the last call (e.g. a new k_n)."""
+        cfg = self.cfg
+        values = (int(cfg.cull), SIGN_METHODS[cfg.sign_method], float(cfg.query_margin), float(cfg.k_n),
+                  float(cfg.k_d), float(cfg.f_max))
+        if values == self._packed_cfg:
+            return
+        cfg.validate()
+        cull, sign, margin, k_n, k_d, f_max = values
+        self._cull_launch.set_param_at_index(self._cull_args["use_cull"], cull)
+        self._cull_launch.set_param_at_index(self._cull_args["margin"], margin)
+        for name, value in (("use_cull", cull), ("sign_method", sign), ("max_depth", margin), ("k_n", k_n),
+                            ("k_d", k_d), ("f_max", f_max)):
+            self._force_launch.set_param_at_index(self._force_args[name], value)
+        self._packed_cfg = values
 
     @property
     def taxel_pos_local(self) -> torch.Tensor:
         """Tensor of shape (P, N, 3): taxel centres in the pad body frames [m] (a view, do not modify)."""
         return wp.to_torch(self._taxel_pos_local)
 
-    def _as_wp(self, name: str, value: torch.Tensor, shape: tuple[int, ...], dtype) -> wp.array:
+    def _bind_state(self, name: str, value: torch.Tensor, shape: tuple[int, ...], dtype) -> None:
+        """Check one per-step state tensor and point the recorded launches at its memory.
+
+        The tensor is kept alive until the next call (the launch is ordered on torch's stream). When it
+        lives at the address bound last time (a reused buffer), the packed argument already is right.
+        """
         if not isinstance(value, torch.Tensor):
             raise TaxelModelError(f"{name} must be a torch.Tensor of shape {shape}; got {type(value).__name__}.")
         if tuple(value.shape) != shape:
@@ -268,8 +323,16 @@ class TaxelForceModel:
             raise TaxelModelError(
                 f"{name} is on {value.device} but the model was built for {self.torch_device} (TaxelModelCfg.device)."
             )
-        # no copy when the tensor already is contiguous float32
-        return wp.from_torch(value.to(torch.float32).contiguous(), dtype=dtype)
+        value = value.to(torch.float32).contiguous()  # no copy when it already is contiguous float32
+        self._inputs_alive[name] = value
+        address = value.data_ptr()
+        if self._bound_addresses.get(name) == address:
+            return
+        array = wp.array(ptr=address, dtype=dtype, shape=shape[:-1], device=self.wp_device)
+        self._force_launch.set_param_at_index(self._force_args[name], array)
+        if name in self._cull_args:
+            self._cull_launch.set_param_at_index(self._cull_args[name], array)
+        self._bound_addresses[name] = address
 
     def compute(
         self,
@@ -300,34 +363,27 @@ class TaxelForceModel:
             :attr:`state`, refreshed.
         """
         e, p, t = self.num_envs, self.num_pads, self.num_targets
-        inputs = [
-            self._taxel_pos_local,
-            self._as_wp("pad_pos_w", pad_pos_w, (e, p, 3), wp.vec3),
-            self._as_wp("pad_quat_w", pad_quat_w, (e, p, 4), wp.quat),
-            self._as_wp("pad_lin_vel_w", pad_lin_vel_w, (e, p, 3), wp.vec3),
-            self._as_wp("pad_ang_vel_w", pad_ang_vel_w, (e, p, 3), wp.vec3),
-            self._as_wp("target_pos_w", target_pos_w, (e, t, 3), wp.vec3),
-            self._as_wp("target_quat_w", target_quat_w, (e, t, 4), wp.quat),
-            self._as_wp("target_lin_vel_w", target_lin_vel_w, (e, t, 3), wp.vec3),
-            self._as_wp("target_ang_vel_w", target_ang_vel_w, (e, t, 3), wp.vec3),
-            self._mesh_ids,
-            self._bound_center,
-            self._bound_radius,
-        ]
+        self._bind_state("pad_pos_w", pad_pos_w, (e, p, 3), wp.vec3)
+        self._bind_state("pad_quat_w", pad_quat_w, (e, p, 4), wp.quat)
+        self._bind_state("pad_lin_vel_w", pad_lin_vel_w, (e, p, 3), wp.vec3)
+        self._bind_state("pad_ang_vel_w", pad_ang_vel_w, (e, p, 3), wp.vec3)
+        self._bind_state("target_pos_w", target_pos_w, (e, t, 3), wp.vec3)
+        self._bind_state("target_quat_w", target_quat_w, (e, t, 4), wp.quat)
+        self._bind_state("target_lin_vel_w", target_lin_vel_w, (e, t, 3), wp.vec3)
+        self._bind_state("target_ang_vel_w", target_ang_vel_w, (e, t, 3), wp.vec3)
         if env_mask is None:
-            inputs += [self._no_mask, 0]
+            mask, use_mask = self._no_mask, 0
         else:
             if env_mask.shape != (e,) or env_mask.dtype != torch.bool or env_mask.device != self.torch_device:
                 raise TaxelModelError(f"env_mask must be a bool tensor of shape ({e},) on {self.torch_device}.")
-            inputs += [wp.from_torch(env_mask.contiguous(), dtype=wp.bool), 1]
-        cfg = self.cfg
-        inputs += [int(cfg.cull), SIGN_METHODS[cfg.sign_method], cfg.query_margin, cfg.k_n, cfg.k_d, cfg.f_max]
-        outputs = [self._taxel_pos_w, self._depth, self._depth_rate, self._normal_w, self._force, self._contact,
-                   self._target_index]
-        # launch on torch's current stream so torch ops before/after are ordered with the kernel
+            mask, use_mask = wp.from_torch(env_mask.contiguous(), dtype=wp.bool), 1
+        self._set_cfg_params()
+        self._force_launch.set_param_at_index(self._force_args["env_mask"], mask)
+        self._force_launch.set_param_at_index(self._force_args["use_env_mask"], use_mask)
+        # launch on torch's current stream so torch ops before/after are ordered with the kernels
         stream = wp.stream_from_torch(torch.cuda.current_stream(self.torch_device)) if self.wp_device.is_cuda else None
-        wp.launch(taxel_force_kernel, dim=(e, p, self.num_taxels), inputs=inputs, outputs=outputs,
-                  device=self.wp_device, stream=stream)
+        self._cull_launch.launch(stream=stream)
+        self._force_launch.launch(stream=stream)
         return self.state
 
 

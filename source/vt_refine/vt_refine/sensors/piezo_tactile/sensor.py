@@ -279,6 +279,13 @@ class PiezoTactileSensor(SensorBase):
         if self._model is None:
             self._model = TaxelForceModel(cfg.model_cfg(str(self._device)), self._layout, self._target_meshes,
                                           num_envs=self._num_envs)
+            # per-step pad and target states land in these fixed buffers, so the model's recorded launches
+            # keep pointing at them: pad pos, quat, lin vel, ang vel (E, P, .), then the same for targets (E, T, .)
+            num_envs, num_pads, num_targets = self._num_envs, self._layout.shape[0], len(self._target_meshes)
+            self._staged_states = [
+                torch.zeros(num_envs, count, width, device=self._device)
+                for count in (num_pads, num_targets) for width in (3, 4, 3, 3)
+            ]
         if self._pad_body_ids is None and getattr(self._robot, "is_initialized", True):
             body_names = list(self._robot.body_names)
             missing = [name for name in cfg.pad_body_names if name not in body_names]
@@ -336,16 +343,22 @@ class PiezoTactileSensor(SensorBase):
         if self._model is None or self._pad_body_ids is None:
             self._build()
         robot_data = self._robot.data
+        staged = self._staged_states
         pad_pose = robot_data.body_link_pose_w.torch[:, self._pad_body_ids]  # (E, P, 7)
         pad_vel = robot_data.body_link_vel_w.torch[:, self._pad_body_ids]  # (E, P, 6)
-        target_pose = torch.stack([t.data.root_link_pose_w.torch for t in self._targets], dim=1)  # (E, T, 7)
-        target_vel = torch.stack([t.data.root_link_vel_w.torch for t in self._targets], dim=1)  # (E, T, 6)
+        staged[0].copy_(pad_pose[..., :3])
+        staged[1].copy_(pad_pose[..., 3:])
+        staged[2].copy_(pad_vel[..., :3])
+        staged[3].copy_(pad_vel[..., 3:])
+        for index, target in enumerate(self._targets):
+            target_pose = target.data.root_link_pose_w.torch  # (E, 7)
+            target_vel = target.data.root_link_vel_w.torch  # (E, 6)
+            staged[4][:, index].copy_(target_pose[:, :3])
+            staged[5][:, index].copy_(target_pose[:, 3:])
+            staged[6][:, index].copy_(target_vel[:, :3])
+            staged[7][:, index].copy_(target_vel[:, 3:])
         mask = wp.to_torch(env_mask)
-        state = self._model.compute(
-            pad_pose[..., :3], pad_pose[..., 3:], pad_vel[..., :3], pad_vel[..., 3:],
-            target_pose[..., :3], target_pose[..., 3:], target_vel[..., :3], target_vel[..., 3:],
-            env_mask=mask,
-        )
+        state = self._model.compute(*staged, env_mask=mask)
         # time since each env's previous reading drives the sample-and-hold timers; 0 for envs not updated
         elapsed = torch.where(mask, self._timestamp_torch - self._timestamp_last_update_torch, 0.0)
         reading = self._realism(state.force, elapsed)
