@@ -33,3 +33,17 @@ def test_benchmark_obs_prints_costs_per_source(repo_root):
     result = json.loads(stdout[stdout.index("{"):])["results"][0]
     assert result["source"] == "mesh" and result["num_envs"] == 2
     assert result["step_ms"] > result["cloud_ms"] > 0 and 0 < result["cloud_share"] < 1 and result["render_ms"] == 0
+
+
+def test_benchmark_tactile_prints_model_floor_and_env_step_split(repo_root):
+    stdout = _run(repo_root, "scripts/benchmark_tactile.py", "--envs", "1", "--repeats", "2", "--env-step-envs", "2",
+                  "--env-step-steps", "3")
+    report = json.loads(stdout)  # stdout is the JSON alone: Isaac Lab's banners go to stderr
+    near, far = report["results"]
+    assert (near["targets"], far["targets"]) == ("near", "far")
+    assert near["taxels_in_contact"] > 0 and far["taxels_in_contact"] == 0
+    assert near["compute_ms"] > 0 and near["mesh_query_floor_ms"] > 0
+    split = report["env_step"]
+    assert split["num_envs"] == 2 and split["sensor_updates"] == 3
+    assert 0 < split["sensor_update_ms"] < split["env_step_ms"]
+    assert split["env_step_without_sensor_ms"] == pytest.approx(split["env_step_ms"] - split["sensor_update_ms"], abs=0.02)
