@@ -16,6 +16,11 @@ steps' rewards and dones into the decision's. An env whose episode ends mid-deci
 it executes hold actions until the decision is over (never the rest of its old chunk). After N decisions the
 runner calls ``compute_returns`` (GAE per decision) and ``update`` (PPO over decisions x denoising steps).
 
+Distributed (one process per GPU, rsl-rl's ``multi_gpu`` cfg): every rank collects its own envs' rollout;
+``broadcast_parameters`` starts all ranks from rank 0's fine-tuned actor and critic, ``update`` averages the
+gradients over ranks before clipping and takes the target-KL decision on the ranks' mean KL, so the models
+stay identical. Advantages, explained variance and the success statistics are per rank (rank 0 logs).
+
 The losses are the pure functions of :mod:`.loss`; the per-step log-probs come from :class:`~.actor.DiffusionActor`.
 """
 
@@ -28,6 +33,7 @@ from typing import Any
 
 import torch
 from rsl_rl.utils import resolve_class, resolve_obs_groups
+from rsl_rl.utils.utils import reduce_gradients_in_buckets
 from tensordict import TensorDict
 from torch import nn
 
@@ -93,6 +99,7 @@ class DPPO:
         actor_weight_decay: float = 0.0,
         critic_weight_decay: float = 0.0,
         max_grad_norm: float | None = 1.0,
+        grad_reduce_bucket_mb: float = 25.0,
         hold_obs_key: str | None = "joint_pos",
         hold_obs_low: list[float] | None = None,
         hold_obs_high: list[float] | None = None,
@@ -103,8 +110,6 @@ class DPPO:
     ):
         """Arguments are documented on :class:`~vt_refine.rl.dppo.config.DPPOAlgorithmCfg`; ``max_iterations``
         (the runner's) sets the cosine length when ``lr_schedule_iterations`` is None."""
-        if multi_gpu_cfg is not None:
-            raise NotImplementedError("DPPO runs on one device; multi-GPU training is not implemented")
         _check(0.0 < gamma <= 1.0 and 0.0 <= lam <= 1.0 and 0.0 < gamma_denoising <= 1.0,
                f"gamma, gamma_denoising must be in (0, 1] and lam in [0, 1], got {gamma}, {gamma_denoising}, {lam}")
         _check(0.0 < clip_coef_base <= clip_coef, f"need 0 < clip_coef_base <= clip_coef, got {clip_coef_base}, "
@@ -117,6 +122,11 @@ class DPPO:
                0.0 <= critic_min_learning_rate <= critic_learning_rate,
                "need 0 <= *_min_learning_rate <= *_learning_rate for actor and critic")
         _check(target_kl is None or target_kl > 0, f"target_kl must be > 0 or None, got {target_kl}")
+        _check(grad_reduce_bucket_mb > 0, f"grad_reduce_bucket_mb must be > 0, got {grad_reduce_bucket_mb}")
+        self.is_multi_gpu = multi_gpu_cfg is not None
+        self.gpu_global_rank = int(multi_gpu_cfg["global_rank"]) if self.is_multi_gpu else 0
+        self.gpu_world_size = int(multi_gpu_cfg["world_size"]) if self.is_multi_gpu else 1
+        self.grad_reduce_bucket_mb = grad_reduce_bucket_mb
         self.device = device
         self.actor = actor.to(device)
         self.critic = critic.to(device)
@@ -159,6 +169,8 @@ class DPPO:
         self.rollout_stats: dict[str, float] = {}
         """success_rate / episode_return / episodes over the episodes finished in the last rollout."""
         self._check_hold_key(storage.observations[0])
+        if self.is_multi_gpu:
+            self._check_same_rollout_size()
 
     # ------------------------------------------------------------------ rollout (called by the runner)
     def act(self, obs: TensorDict) -> torch.Tensor:
@@ -235,6 +247,8 @@ class DPPO:
             self.actor_optimizer.zero_grad(set_to_none=True)
             self.critic_optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if self.is_multi_gpu:
+                self._reduce_gradients(train_actor)
             if self.max_grad_norm is not None:
                 nn.utils.clip_grad_norm_(self.critic.parameters(), self.max_grad_norm)
             self.critic_optimizer.step()
@@ -242,19 +256,23 @@ class DPPO:
                 if self.max_grad_norm is not None:
                     nn.utils.clip_grad_norm_(self.actor.trainable_parameters(), self.max_grad_norm)
                 self.actor_optimizer.step()
+                approx_kl = self._mean_over_ranks(surrogate.approx_kl)
                 totals["surrogate"] += float(surrogate.loss.detach())
-                totals["approx_kl"] += float(surrogate.approx_kl)
+                totals["approx_kl"] += approx_kl
                 totals["ratio"] += float(surrogate.ratio.mean())
                 clipped_per_step += torch.bincount(batch.step[surrogate.clipped], minlength=num_k)
                 seen_per_step += torch.bincount(batch.step, minlength=num_k)
             totals["value"] += float(v_loss.detach())
             num_updates += 1
-            # DPPO's trust region: stop this iteration's epochs once the policy moved too far
-            if train_actor and self.target_kl is not None and float(surrogate.approx_kl) > self.target_kl:
+            # DPPO's trust region: stop this iteration's epochs once the policy moved too far (the ranks' mean
+            # KL, so that all ranks leave the loop at the same mini-batch)
+            if train_actor and self.target_kl is not None and approx_kl > self.target_kl:
                 stopped_epoch = epoch
                 break
 
-        # the critic's observation normaliser follows the data after the update, as in rsl-rl's PPO
+        # the critic's observation normaliser follows the data after the update, as in rsl-rl's PPO; across ranks
+        # it reduces, not broadcasts: rsl-rl's EmpiricalNormalization all-reduces the batch moments when a process
+        # group exists, so every rank's data counts (rank 0's alone would be 1 / world size of it) and all agree
         if hasattr(self.critic, "update_normalization"):
             self.critic.update_normalization(self.storage.observations.flatten(0, 1))
         self.rollout_stats = self._rollout_summary()
@@ -331,7 +349,14 @@ class DPPO:
             raise NotImplementedError("torch.compile of the DPPO models is not supported; set torch_compile_mode=None")
 
     def broadcast_parameters(self) -> None:
-        raise NotImplementedError("DPPO runs on one device; multi-GPU training is not implemented")
+        """Start every rank from rank 0's fine-tuned actor and critic (parameters and buffers, the critic's
+        observation normaliser included); check that all ranks loaded the same frozen pre-trained policy."""
+        if not self.is_multi_gpu:
+            return
+        for module in (self.actor.finetuned, self.critic):
+            for tensor in module.state_dict().values():
+                torch.distributed.broadcast(tensor, src=0)
+        self._check_same_pretrained()
 
     @staticmethod
     def construct_algorithm(obs: TensorDict, env: Any, cfg: dict, device: str) -> DPPO:
@@ -370,6 +395,56 @@ class DPPO:
             "actor_cfg": {k: v for k, v in actor_cfg.items() if isinstance(v, (int, float, str, bool, list, tuple))},
         }
         return alg
+
+    # ------------------------------------------------------------------ distributed helpers
+    def _reduce_gradients(self, train_actor: bool) -> None:
+        """Average the critic's (and, once it learns, the actor's) gradients over ranks, before clipping."""
+        params = list(self.critic.parameters())
+        if train_actor:  # decided by the iteration count, the same on every rank
+            params += self.actor.trainable_parameters()
+        # a parameter without a gradient here may have one on another rank: agree on the set, or the buckets differ
+        has_grad = torch.tensor([float(p.grad is not None) for p in params], device=self.device)
+        torch.distributed.all_reduce(has_grad, op=torch.distributed.ReduceOp.MAX)
+        for param, flag in zip(params, has_grad.tolist()):
+            if flag and param.grad is None:
+                param.grad = torch.zeros_like(param)
+        reduce_gradients_in_buckets(params, self.gpu_world_size, self.grad_reduce_bucket_mb)
+
+    def _mean_over_ranks(self, value: torch.Tensor) -> float:
+        """The mean of a scalar over ranks (the value itself on one device)."""
+        value = value.detach().float().reshape(1).clone()
+        if self.is_multi_gpu:
+            torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.SUM)
+            value /= self.gpu_world_size
+        return float(value)
+
+    def _check_same_rollout_size(self) -> None:
+        """Every rank must run the same number of mini-batches, or one waits for the others' all-reduce forever."""
+        if not torch.distributed.is_initialized():
+            raise RuntimeError("DPPO got a multi_gpu cfg but torch.distributed is not initialised: call "
+                               "init_process_group first (rsl-rl's OnPolicyRunner does)")
+        st = self.storage
+        local = torch.tensor([st.num_envs, st.num_decisions], device=self.device)
+        # one MAX all-reduce of (x, -x) gives the largest and the smallest value over ranks
+        both = torch.cat([local, -local])
+        torch.distributed.all_reduce(both, op=torch.distributed.ReduceOp.MAX)
+        high, low = both[:2].tolist(), (-both[2:]).tolist()
+        if high != low:
+            raise ValueError(f"DPPO: every rank needs the same rollout size for the same number of mini-batches; "
+                             f"num_envs ranges over {low[0]}..{high[0]} and decisions per iteration over "
+                             f"{low[1]}..{high[1]} across ranks (this rank: {local.tolist()})")
+
+    def _check_same_pretrained(self) -> None:
+        """Raise on every rank (not just the odd one, which would leave the others waiting) if a rank's frozen
+        pre-trained policy differs from rank 0's."""
+        mine = self.actor.pretrained_fingerprint().to(self.device)
+        reference = mine.clone()
+        torch.distributed.broadcast(reference, src=0)
+        differs = torch.tensor([float(not torch.allclose(mine, reference, rtol=1e-9, atol=0.0))], device=self.device)
+        torch.distributed.all_reduce(differs, op=torch.distributed.ReduceOp.MAX)
+        if bool(differs.item()):
+            raise ValueError("DPPO: the ranks loaded different pre-trained policies (fingerprints differ); give "
+                             "every rank the same agent.pretrained_checkpoint")
 
     # ------------------------------------------------------------------ helpers
     def _cosine(self, lrs: tuple[float, float], it: int) -> float:

@@ -141,6 +141,9 @@ class DPPOAlgorithmCfg:
     """AdamW weight decay of the critic (DPPO public default)."""
     max_grad_norm: float | None = 1.0
     """Clip of each network's global gradient L2 norm; None disables it."""
+    grad_reduce_bucket_mb: float = 25.0
+    """Multi-GPU only: gradients are averaged over ranks in all-reduce buffers of at most this size, MB (rsl-rl's
+    PPO default); bounds the extra memory of packing them."""
 
     # -- decisions in a per-step runner
     hold_obs_key: str | None = "joint_pos"
