@@ -76,6 +76,11 @@ class ScriptedExpertCfg:
     """Steps per search circle."""
     stall_steps: int = 8
     """Steps without progress (plug above the descent target by > 2 mm) before searching."""
+    socket_yaw_share: float = 1.0
+    """Fraction (0..1) of the plug's yaw correction about the insertion axis made by turning the socket (left hand)
+    instead of the plug: at the high carry pose the right wrist is near its singularity (forearm roll and wrist
+    rotate almost coaxial), where a ~20 deg hand yaw makes the IK flip the wrist and fling the plug out of the pads,
+    while the left arm holds the socket low with its wrist well bent."""
     waypoint_noise: float = 0.002
     """Uniform +- noise on grasp positions [m]."""
     ik_iterations: int = 12
@@ -87,6 +92,8 @@ class ScriptedAssemblyExpert:
     def __init__(self, env, geometry: AssemblyGeometry, cfg: ScriptedExpertCfg | None = None, seed: int = 0):
         self.env = env
         self.cfg = cfg or ScriptedExpertCfg()
+        if not 0.0 <= self.cfg.socket_yaw_share <= 1.0:
+            raise ValueError(f"ScriptedExpertCfg.socket_yaw_share must be in [0, 1]; got {self.cfg.socket_yaw_share!r}")
         self.geometry = geometry
         self.device = env.device
         self.num_envs = env.num_envs
@@ -110,6 +117,7 @@ class ScriptedAssemblyExpert:
         self._insert_start_z = torch.zeros(e, dtype=torch.float64, device=self.device)
         self._socket_goal_pos = torch.zeros(e, 3, dtype=torch.float64, device=self.device)
         self._socket_goal_set = torch.zeros(e, dtype=torch.bool, device=self.device)
+        self._socket_goal_yaw = torch.zeros(e, dtype=torch.float64, device=self.device)
         self._seated = torch.zeros(e, dtype=torch.long, device=self.device)
 
     # ------------------------------------------------------------------ state
@@ -309,9 +317,18 @@ class ScriptedAssemblyExpert:
         in_hand = torch.linalg.inv(grasp_l) @ socket
         start = ph["align"] & ~self._socket_goal_set
         self._socket_goal_pos = torch.where(start[:, None], socket[:, :3, 3], self._socket_goal_pos)
+        # turn the socket (its yaw kept otherwise) by its share of the plug's yaw correction, fixed at the start
+        socket_yaw = torch.atan2(socket[:, 1, 0], socket[:, 0, 0])
+        rel = torch.linalg.inv(socket) @ self._part_pose("plug")
+        rel_yaw = torch.atan2(rel[:, 1, 0], rel[:, 0, 0])
+        goal_rel = _yaw_aligned(rel[:, :3, :3], int(getattr(self.geometry, "yaw_symmetry", 1)))
+        correction = torch.remainder(torch.atan2(goal_rel[:, 1, 0], goal_rel[:, 0, 0]) - rel_yaw + math.pi,
+                                     2 * math.pi) - math.pi  # the plug's yaw correction in the socket frame [rad]
+        share = self.cfg.socket_yaw_share
+        self._socket_goal_yaw = torch.where(start, socket_yaw - share * correction, self._socket_goal_yaw)
         self._socket_goal_set |= start
         goal = torch.eye(4, dtype=torch.float64, device=self.device).repeat(self.num_envs, 1, 1)
-        goal[:, :3, :3] = _yaw_aligned(socket[:, :3, :3], 0)
+        goal[:, :3, :3] = _rot_z(self._socket_goal_yaw)
         goal[:, :3, 3] = self._socket_goal_pos
         return goal @ torch.linalg.inv(in_hand)
 

@@ -238,10 +238,11 @@ class AssemblyPhysicsCfg(PresetCfg):
             impratio=1.0,
             iterations=50,
             ls_iterations=50,
-            # per-world buffers: two grasps on convex-piece parts plus an insertion peak near 100 contacts, and a
-            # pyramidal contact takes 4 constraint rows; an overflow silently drops contacts (parts sink, tunnel)
-            njmax=800,
-            nconmax=200,
+            # per-world buffers: grasps peak at ~200 contacts on peg-in-hole and ~250 on the nut (finger links and
+            # pads on convex-piece parts), and a pyramidal contact takes 4 constraint rows; an overflow silently
+            # drops contacts (parts sink, tunnel), so leave headroom
+            njmax=1600,
+            nconmax=400,
             # Newton's collision pipeline: convex-hull pieces with per-shape contact gaps (MuJoCo's would add margins)
             use_mujoco_contacts=False,
         ),
