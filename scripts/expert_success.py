@@ -8,6 +8,7 @@ script ends, after the release), without writing a demo file. Prints one JSON do
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -69,7 +70,8 @@ def main() -> int:
     except UserError as error:
         print(f"expert_success: error: {error}", file=sys.stderr)
         return 2
-    results = [expert_success(t, args.episodes, args.num_envs, args.seed, args.device) for t in args.tasks]
+    with contextlib.redirect_stdout(sys.stderr):  # Isaac Lab's banners; stdout carries only the JSON
+        results = [expert_success(t, args.episodes, args.num_envs, args.seed, args.device) for t in args.tasks]
     text = json.dumps(results, indent=2)
     print(text)
     if args.output:
