@@ -346,7 +346,8 @@ class TaxelForceModel:
         target_ang_vel_w: torch.Tensor,
         env_mask: torch.Tensor | None = None,
     ) -> TaxelState:
-        """Evaluate every taxel of every pad of every env in one Warp launch.
+        """Evaluate every taxel of every pad of every env: one (E, P) launch culls pads far from every target,
+        then one (E, P, N) launch computes all taxels (no Python loop over envs, pads or taxels).
 
         Args:
             pad_pos_w: Tensor of shape (E, P, 3), pad body origins [m].
@@ -376,7 +377,9 @@ class TaxelForceModel:
         else:
             if env_mask.shape != (e,) or env_mask.dtype != torch.bool or env_mask.device != self.torch_device:
                 raise TaxelModelError(f"env_mask must be a bool tensor of shape ({e},) on {self.torch_device}.")
-            mask, use_mask = wp.from_torch(env_mask.contiguous(), dtype=wp.bool), 1
+            env_mask = env_mask.contiguous()
+            self._inputs_alive["env_mask"] = env_mask  # alive until the next call, like the states
+            mask, use_mask = wp.from_torch(env_mask, dtype=wp.bool), 1
         self._set_cfg_params()
         self._force_launch.set_param_at_index(self._force_args["env_mask"], mask)
         self._force_launch.set_param_at_index(self._force_args["use_env_mask"], use_mask)

@@ -6,7 +6,7 @@ Backend-agnostic by construction: the pad link states come from the robot's
 ``Articulation.data.body_link_pose_w`` / ``body_link_vel_w`` and the target states from
 ``RigidObject.data.root_link_pose_w`` / ``root_link_vel_w``, so the same sensor runs on Newton and PhysX.
 Geometry (target meshes in their body frames) is read once from the USD stage. All taxels of all pads of
-all envs are evaluated by one Warp launch (:class:`~.model.TaxelForceModel`).
+all envs are evaluated by one Warp launch, after a pad-level cull launch (:class:`~.model.TaxelForceModel`).
 
 Binding: the sensor needs the scene's asset objects. When an :class:`~isaaclab.scene.InteractiveScene`
 builds the sensor (the usual case: the sensor cfg is a field of the scene cfg), the sensor finds that scene
