@@ -1,0 +1,44 @@
+"""The scripted expert's per-assembly settings (no simulation)."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from vt_refine.assets.parts import ASSEMBLY_SPECS, make_assembly
+from vt_refine.expert import ScriptedAssemblyExpert, ScriptedExpertCfg
+from vt_refine.expert.scripted_expert import ASSEMBLY_EXPERT_OVERRIDES, PHASES
+
+EPISODE_STEPS = 240  # AssemblyEnvCfg: 240 control steps at 15 Hz
+
+
+def test_overrides_apply_only_to_their_assembly():
+    default = ScriptedExpertCfg()
+    nut = ScriptedExpertCfg.for_assembly("nut_and_bolt")
+    assert nut.durations["lift"] > default.durations["lift"]  # the light nut is lifted slowly
+    assert nut.carry_clearance < default.carry_clearance
+    assert nut.durations["pregrasp"] == default.durations["pregrasp"]  # untouched keys keep their defaults
+    assert ScriptedExpertCfg.for_assembly("peg_in_hole") == default
+    # for_assembly must not leak into the shared default durations
+    assert ScriptedExpertCfg().durations == default.durations
+
+
+@pytest.mark.parametrize("name", [s.name for s in ASSEMBLY_SPECS.values()])
+def test_every_assembly_script_fits_the_episode(name):
+    cfg = ScriptedExpertCfg.for_assembly(name)
+    assert set(cfg.durations) == set(PHASES)
+    assert cfg.longest_script() <= EPISODE_STEPS, (name, cfg.longest_script())
+
+
+def test_override_keys_are_real_cfg_fields():
+    fields = set(vars(ScriptedExpertCfg()))
+    for name, overrides in ASSEMBLY_EXPERT_OVERRIDES.items():
+        assert name in {s.name for s in ASSEMBLY_SPECS.values()}, name
+        assert set(overrides) <= fields, set(overrides) - fields
+
+
+def test_a_script_longer_than_the_episode_is_refused():
+    cfg = ScriptedExpertCfg()
+    cfg.durations = {**cfg.durations, "insert": 200}
+    env = SimpleNamespace(max_episode_length=EPISODE_STEPS)
+    with pytest.raises(ValueError, match="more than the episode's 240"):
+        ScriptedAssemblyExpert(env, make_assembly("peg_in_hole"), cfg=cfg)
