@@ -42,3 +42,23 @@ def test_a_script_longer_than_the_episode_is_refused():
     env = SimpleNamespace(max_episode_length=EPISODE_STEPS)
     with pytest.raises(ValueError, match="more than the episode's 240"):
         ScriptedAssemblyExpert(env, make_assembly("peg_in_hole"), cfg=cfg)
+
+
+def test_alignment_travel_and_descent_start_and_stop_at_rest():
+    """No velocity jump where the lateral travel hands over to the descent (mid-alignment) or at the ends."""
+    import torch
+
+    from vt_refine.expert.scripted_expert import align_halves
+
+    steps = 28
+    u = torch.arange(steps + 1, dtype=torch.float64) / steps
+    travel, descent = align_halves(u)
+    assert travel[0] == 0 and travel[steps // 2] == 1 and torch.all(travel[steps // 2:] == 1)
+    assert torch.all(descent[: steps // 2 + 1] == 0) and descent[-1] == 1
+    for progress in (travel, descent):
+        speed = progress.diff()
+        assert torch.all(speed >= 0)
+        peak = float(speed.max())
+        # the step into and out of each half moves a small fraction of the peak step (smoothstep: ~1/10 here)
+        moving = torch.nonzero(speed > 0).flatten()
+        assert float(speed[moving[0]]) < 0.25 * peak and float(speed[moving[-1]]) < 0.25 * peak

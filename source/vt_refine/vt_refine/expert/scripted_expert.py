@@ -284,7 +284,8 @@ class ScriptedAssemblyExpert:
         starts = torch.cat([torch.zeros_like(self.boundaries[:, :1]), self.boundaries[:, :-1]], dim=1)
         idx = phase.clamp(max=len(PHASES) - 1)
         p0, p1 = starts.gather(1, idx[:, None])[:, 0], self.boundaries.gather(1, idx[:, None])[:, 0]
-        s = _smoothstep(((t - p0).double() / (p1 - p0).clamp(min=1).double()).clamp(0.0, 1.0))
+        u = ((t - p0).double() / (p1 - p0).clamp(min=1).double()).clamp(0.0, 1.0)  # linear phase progress
+        s = _smoothstep(u)
         wp = self.waypoints
 
         ph = {name: phase == i for i, name in enumerate(PHASES)}
@@ -306,11 +307,11 @@ class ScriptedAssemblyExpert:
 
         in_loop = ph["align"] | ph["insert"] | ph["release"] | ph["retreat"] | done
         if in_loop.any():
-            target_r = torch.where(in_loop[:, None, None], self._closed_loop_target(q, ph, s, done), target_r)
+            target_r = torch.where(in_loop[:, None, None], self._closed_loop_target(q, ph, s, u, done), target_r)
             upright = self._upright_socket_target(q, ph)
             # rotate the socket upright gradually over the first half of the alignment (no jerk in the pads)
-            upright = torch.where((ph["align"] & (s < 0.5))[:, None, None],
-                                  _interp_pose(wp["carry_l"], upright, (s * 2.0).clamp(0.0, 1.0)), upright)
+            upright = torch.where((ph["align"] & (u < 0.5))[:, None, None],
+                                  _interp_pose(wp["carry_l"], upright, align_halves(u)[0]), upright)
             target_l = torch.where(in_loop[:, None, None], upright, target_l)
 
         q_l, _ = self.left.inverse(target_l, q[:, 0:6], iterations=cfg.ik_iterations)
@@ -371,8 +372,11 @@ class ScriptedAssemblyExpert:
         goal[:, :3, 3] = self._socket_goal_pos
         return goal @ torch.linalg.inv(in_hand)
 
-    def _closed_loop_target(self, q, ph, s, done) -> torch.Tensor:
-        """Right grasp-frame target that puts the plug on the socket's axis at the planned height."""
+    def _closed_loop_target(self, q, ph, s, u, done) -> torch.Tensor:
+        """Right grasp-frame target that puts the plug on the socket's axis at the planned height.
+
+        ``s`` is the smoothed and ``u`` the linear progress through the current phase, each of shape (E,).
+        """
         cfg, geo = self.cfg, self.geometry
         socket = self._part_pose("socket")
         plug = self._part_pose("plug")
@@ -390,7 +394,7 @@ class ScriptedAssemblyExpert:
         steps_in = (self.step_count - insert_start).clamp(min=0).double()
         # align: first hover well above the socket, then come down to the pre-insert height
         z_hover = z_pre + cfg.hover_height
-        second_half = ((s - 0.5) * 2.0).clamp(0.0, 1.0)
+        first_half, second_half = align_halves(u)
         z_align = z_hover + (z_pre - z_hover) * second_half
         z_des = torch.where(ph["align"], z_align, (z_pre - cfg.insert_speed * steps_in).clamp(min=z_goal))
         # once seated, hold the plug where it belongs instead of pressing it on: the push would load the socket's grasp
@@ -417,9 +421,8 @@ class ScriptedAssemblyExpert:
         retreat = _translate_local(target, backoff)
         target = torch.where((ph["retreat"] | done)[:, None, None], retreat, target)
         # the first half of the alignment travels smoothly from the carry pose to the hover pose
-        first_half = (s * 2.0).clamp(0.0, 1.0)
         travel = _interp_pose(self.waypoints["carry_r"], target, first_half)
-        return torch.where((ph["align"] & (s < 0.5))[:, None, None], travel, target)
+        return torch.where((ph["align"] & (u < 0.5))[:, None, None], travel, target)
 
 
 # ---------------------------------------------------------------------- pose helpers
@@ -461,6 +464,14 @@ def _translate_local(pose: torch.Tensor, offset) -> torch.Tensor:
 
 def _smoothstep(s: torch.Tensor) -> torch.Tensor:
     return s * s * (3.0 - 2.0 * s)
+
+
+def align_halves(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Progress (0..1) of the alignment's lateral travel (first half) and its descent (second half) from the
+    linear phase progress ``u``, each with its own smoothstep so both start and stop at zero speed: halving a
+    single smoothstep would stop the travel and start the descent at peak speed, a jolt that shakes a light
+    part (the 23 mm nut) out of the pads. Tensors of the shape of ``u``."""
+    return _smoothstep((u * 2.0).clamp(0.0, 1.0)), _smoothstep((u * 2.0 - 1.0).clamp(0.0, 1.0))
 
 
 def _interp_pose(a: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
