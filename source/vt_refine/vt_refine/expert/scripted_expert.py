@@ -106,9 +106,9 @@ class ScriptedExpertCfg:
 
 
 ASSEMBLY_EXPERT_OVERRIDES: dict[str, dict] = {
-    # the 23 mm nut is held by the top 2 mm of the pads (the fingers cannot go lower without touching the
+    # the 23 mm nut rises only 2 mm above the pad centres (the fingers cannot go lower without touching the
     # table): at the default 0.2 m/s lift it slides and pivots out, so lift slowly and carry it lower; the
-    # time comes out of the insertion, which the nut's 34 mm travel still fits
+    # time comes out of the alignment and the insertion, which the nut's 34 mm travel still fits
     "nut_and_bolt": {
         "durations": {"lift": 56, "align": 28, "insert": 44},
         "carry_clearance": 0.03,
