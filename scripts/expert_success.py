@@ -21,9 +21,8 @@ def expert_success(task: str, episodes: int, num_envs: int, seed: int, device: s
     from vt_refine.envs import make_env
     from vt_refine.evaluation import wilson_interval
     from vt_refine.expert import ScriptedAssemblyExpert
-    from vt_refine.expert.collect import _run_batch
+    from vt_refine.expert.collect import run_expert_batch
     from vt_refine.tasks.assembly.assembly_env_cfg import apply_assembly, assembly_geometry
-    from vt_refine.tasks.assembly.mdp.success import assembly_success
 
     def let_the_expert_release(cfg):  # as collection: success is judged when the script ends
         cfg.task.terminate_on_success = False
@@ -32,14 +31,14 @@ def expert_success(task: str, episodes: int, num_envs: int, seed: int, device: s
     start = time.perf_counter()
     env = make_env(task, num_envs=num_envs, device=device, seed=seed, cfg_hook=let_the_expert_release)
     try:
-        params = dict(env.cfg.rewards.success.params)
+        rule = env.cfg.rewards.success.params["rule"]
         expert = ScriptedAssemblyExpert(env, assembly_geometry(env.cfg.task), seed=seed)
         successes = runs = batch = 0
         while runs < episodes:
             obs, _ = env.reset(seed=seed + 1000 * batch)
             expert.generator.manual_seed(seed + 7919 * batch)
             expert.reset()
-            result = _run_batch(env, expert, obs, params, assembly_success)
+            result = run_expert_batch(env, expert, obs, rule)
             take = min(num_envs, episodes - runs)
             successes += int(result["success"][:take].sum())
             runs += take

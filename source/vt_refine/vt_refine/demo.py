@@ -20,7 +20,7 @@ def run_demo(task: str, num_envs: int, device: str | None, seed: int, output: st
     from .envs import check_task, make_env
     from .expert import ScriptedAssemblyExpert
     from .tasks.assembly.assembly_env_cfg import apply_assembly, assembly_geometry
-    from .tasks.assembly.mdp.success import assembly_error
+    from .tasks.assembly.mdp.success import assembly_success
     from .utils.device import resolve_device
 
     check_task(task)  # bad input refused before any folder or simulation is made
@@ -50,8 +50,7 @@ def run_demo(task: str, num_envs: int, device: str | None, seed: int, output: st
             while steps < max_steps and not bool(expert.done.all()):
                 env.step(expert.act())
                 steps += 1
-                xy, height, tilt = assembly_error(env, geometry.assembled_plug_z)
-                ever |= (xy < env.cfg.task.xy_threshold) & (height < env.cfg.task.height_fraction * geometry.socket_height)
+                ever |= assembly_success(env, env.cfg.rewards.success.params["rule"])
                 force = sensor.data.force[0]
                 if float(force.sum()) > best_force:
                     best_force, best_frame = float(force.sum()), force.detach().cpu().clone()

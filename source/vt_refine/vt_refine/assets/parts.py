@@ -1,31 +1,32 @@
-"""Procedural AutoMate-style assembly parts (plug + socket meshes) and a loader for real part meshes.
+"""Procedural AutoMate assembly parts (plug + socket meshes) with the fits of the published meshes.
 
 The real AutoMate meshes live on NVIDIA's asset server, which is unreachable from most machines this
-project runs on, so each of the five VT-Refine assemblies is rebuilt here as watertight geometry of
-the same kind and with the same bounding box (see ``ASSEMBLY_SPECS``). Real meshes can be used instead
-through :func:`load_assembly_from_files`.
+project runs on, so each of the five VT-Refine assemblies is rebuilt here as watertight geometry of the
+same kind, the same bounding box (``ASSEMBLY_SPECS``) and the radial play measured on the published
+scaled meshes (each design's ``clearance``): a peg through a 39.6 mm hole (3.3 mm), a nut on a 12.4 mm
+bolt head (1.9 mm), a flanged tube into a tube (1.8 mm), a square tube over a post (2.35 mm) and a collar
+whose bore is wider than every section of its shaft (3.0 mm, no seat). Real meshes can be used instead
+through :mod:`vt_refine.assets.part_files`.
 
-Units: every length is in metres, masses in kg, densities in kg/m^3. Bounding boxes in the paper are
-given in mm; ``MM`` converts.
+Units: every length is in metres, masses in kg, densities in kg/m^3. Dimensions are written in mm and
+converted with ``MM``.
 
 Frame convention (plug and socket alike):
-    * z points up; a part resting upright on the table at z = 0 has its origin on the table, at the
-      centre of its bounding box's bottom face (procedural parts put the origin on the insertion axis,
-      which is the box centre except for the collar, whose one-sided set-screw boss moves the box
-      centre 0.1 mm off the axis).
+    * z points up; a part standing upright on the table at z = 0 has its origin on the table, on the
+      insertion axis (the centre of the bounding box's bottom face, except where a one-sided feature
+      such as the collar's set-screw boss moves the box centre off the axis).
     * The insertion axis is the socket's +z: assembling moves the plug along -z of the socket frame.
     * The plug's assembled pose in the socket frame is identity rotation plus the translation
-      (0, 0, ``assembled_plug_z``). All five assemblies close by a pure -z translation.
-    * In the assembled pose of a procedural pair every gap, radial and axial, equals ``clearance``
-      (the plug hovers ``clearance`` above its hard stop, so the fit is contact-free; a plug resting on
-      its stop sits ``clearance`` lower, i.e. slightly "past" assembled).
+      (0, 0, ``assembled_plug_z``). With a hard stop (``seated``), that is the plug resting on it: the
+      peg on the table through the block's hole, the nut on the bolt head, the flange on the socket tube's
+      rim, the square tube on the housing. The collar has no stop; its assembled pose is only stored.
 
 Grasp convention (see :class:`GripperEnvelope`): the scripted expert grasps each part standing upright on
-the table from the side, fingers pitched 15 deg down, pads closing horizontally. Procedural grasp sites
-keep the pads off the table, touch the part where its width is the recorded one, and keep each hand clear
-of the other hand and of the other part in the assembled pose: the plug of an "over" pair (nut, bayonet
-sleeve, collar) comes to rest on a shoulder of the socket above the left hand's fingers, and the plug of
-an "into" pair (peg, connector) is held high enough for the right hand's pads to stay above the socket.
+the table from the side, fingers pitched 15 deg down below 40 mm, pads closing horizontally. A grasp site
+keeps the pads off the table and touches the part where its width is the recorded one. In the assembled
+pose the right hand (plug) clears the socket; the left hand (socket) either clears the plug too, and may
+hold the socket on the table while the plug goes in (``socket_held_while_inserting``), or its fingers are
+where the plug ends up (nut, collar), and it sets the socket down and lets go first.
 """
 
 from __future__ import annotations
@@ -34,10 +35,9 @@ import functools
 import hashlib
 import math
 import operator
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import replace as dataclasses_replace
 
 import manifold3d
 import numpy as np
@@ -46,12 +46,6 @@ import trimesh
 
 MM = 1e-3
 """Metres per millimetre."""
-
-DEFAULT_CLEARANCE = 0.001
-"""Radial (and axial) clearance of the procedural fits [m]."""
-
-MAX_CLEARANCE = 0.003
-"""Largest clearance the procedural designs accept [m]; beyond it the bayonet pin gets too thin."""
 
 DEFAULT_DENSITY = 1050.0
 """ABS-like plastic [kg/m^3]."""
@@ -66,22 +60,11 @@ ROUND_SECTIONS = 96
 """Facets per full turn of round features. A multiple of 4 (and of 6) so that round boxes are exact in
 x and y; the faceting error r * (1 - cos(pi / 96)) stays below 0.014 mm up to r = 26 mm."""
 
-MESH_EXTENSIONS = (".obj", ".stl", ".ply")
-USD_EXTENSIONS = (".usd", ".usda", ".usdc")
-
 _TRIANGULATION_ENGINE = "manifold"  # manifold3d triangulates polygons with holes; earcut/triangle may be absent
 
 
 class AssemblySpecError(ValueError):
     """An unknown assembly key or an out-of-range generation parameter."""
-
-
-class MeshFormatError(ValueError):
-    """A part mesh file that cannot be used (unsupported extension, no triangles, ...)."""
-
-
-class MeshFileNotFoundError(FileNotFoundError):
-    """A part mesh file that does not exist."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -150,7 +133,7 @@ def get_assembly_spec(key: str | AssemblySpec) -> AssemblySpec:
 
 @dataclass(frozen=True)
 class GripperEnvelope:
-    """Reach of the pitched ALOHA fingers around a grasp point, which procedural grasp sites respect [m].
+    """Reach of the pitched ALOHA fingers around a grasp point, which grasp sites respect [m].
 
     The expert approaches horizontally with the gripper pitched 15 deg down; each FlexiTac pad is 66.65 mm
     long, 26 mm tall and 3 mm thick, on an 8 mm finger, and the grasp point lies between the pads 15 mm
@@ -163,9 +146,13 @@ class GripperEnvelope:
     hand_gap: float = 2.0 * MM  # margin kept between a hand and the other part
     max_width: float = 75.0 * MM  # widest section the pads should close on (the stroke ends at 80 mm)
 
+    def band(self, center_z: float, part_top: float) -> tuple[float, float]:
+        """z span of a standing part that the pads and the fingers behind them cover, for a grasp at ``center_z``."""
+        return max(0.0, center_z - self.pad_reach_below), min(part_top, center_z + self.finger_rise_behind)
+
 
 GRIPPER_ENVELOPE = GripperEnvelope()
-"""The envelope the procedural grasp sites are designed for."""
+"""The envelope the grasp sites are designed for."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -220,13 +207,13 @@ class AssemblyGeometry:
     socket: trimesh.Trimesh
     """Socket mesh in the socket frame [m]."""
     clearance: float
-    """Radial clearance of the fit [m]."""
+    """Radial play of the fit [m]: how far the plug's axis can move off the socket's when inserted."""
     assembled_plug_z: float
-    """Plug origin height in the socket frame when fully inserted [m]."""
+    """Plug origin height in the socket frame when assembled [m]."""
     insertion_depth: float
     """Travel along -z from first engagement (plug bottom level with socket top) to assembled [m]."""
     socket_height: float
-    """Socket bounding-box height [m] (the success check uses 4 % of it)."""
+    """Socket bounding-box height [m]."""
     plug_grasp: GraspSite
     """Grasp site on the plug, plug frame."""
     socket_grasp: GraspSite
@@ -237,7 +224,13 @@ class AssemblyGeometry:
     """Socket mass from volume x density [kg]."""
     yaw_symmetry: int
     """Yaw symmetry of the fit about the insertion axis: 0 = any plug yaw fits (round peg, nut or collar on
-    a round shaft); n >= 1 = only yaws that are multiples of 360 deg / n fit (2: two-pin bayonet; 1: keyed)."""
+    a round shaft); n >= 1 = only yaws that are multiples of 360 deg / n fit (4: square tube; 1: keyed)."""
+    seated: bool = True
+    """True: the assembled pose rests on a hard stop; False: nothing stops the plug there (only the stored
+    pose defines it), so a released plug slides past it."""
+    socket_held_while_inserting: bool = True
+    """True: the left hand's fingers at the socket grasp clear the assembled plug, so the socket may stay held
+    while the plug goes in; False: they are in the plug's way, so the socket is set down and let go first."""
 
     def __post_init__(self):
         if isinstance(self.yaw_symmetry, bool) or not isinstance(self.yaw_symmetry, int) or self.yaw_symmetry < 0:
@@ -249,6 +242,12 @@ class AssemblyGeometry:
         pose[2, 3] = self.assembled_plug_z
         return pose
 
+    def assembled_plug(self) -> trimesh.Trimesh:
+        """The plug mesh in the socket frame at its assembled pose."""
+        plug = self.plug.copy()
+        plug.apply_translation((0.0, 0.0, self.assembled_plug_z))
+        return plug
+
 
 # ---------------------------------------------------------------------------------------------------
 # Design dimensions (internal features; outer extents come from ASSEMBLY_SPECS)
@@ -257,74 +256,73 @@ class AssemblyGeometry:
 
 @dataclass(frozen=True)
 class PegInHoleDesign:
-    """Internal dimensions of 00186: a round peg with two flats in a blind hole of a block [m]."""
+    """00186: a round peg with two flats through a round hole in a block; the table stops the peg [m]."""
 
-    hole_floor: float = 8.0 * MM  # block material below the hole
+    clearance: float = 3.3 * MM  # measured: 39.6 mm hole around the 33.0 mm round (3.7 mm across the 32.2 flats)
     tip_chamfer: float = 1.5 * MM  # 45 deg lead-in on the peg tip
     block_corner_radius: float = 4.0 * MM
-    plug_grasp_z: float = 57.0 * MM  # assembled, 44.5 mm above the left grasp: the fingers (21 up, 20 down) keep apart
+    plug_grasp_z: float = 57.0 * MM  # high on the peg: the right pads stay 6 mm above the block when it is in
     socket_grasp_z: float = 21.5 * MM  # low on the block, pads 4 mm off the table
 
 
 @dataclass(frozen=True)
 class NutAndBoltDesign:
-    """Internal dimensions of 00581: hex nut over a shoulder bolt (tall hex body, round stud) [m]."""
+    """00581: a hex nut lowered over a bolt's round shank until it rests on the 12.4 mm hex head [m]."""
 
-    shaft_radius: float = 13.0 * MM  # the stud the nut slides over
-    body_height: float = 45.0 * MM  # hex body: the left hand's grip; its top is the shoulder the nut rests on
-    shaft_chamfer: float = 2.0 * MM
+    clearance: float = 1.9 * MM  # measured radial play of the nut's bore on the shank
+    bore_radius: float = 15.0 * MM  # the nut's bore; the shank is this less the clearance
+    head_height: float = 12.4 * MM  # measured: the hex head the nut rests on
+    shank_chamfer: float = 2.0 * MM
     bore_chamfer: float = 1.5 * MM  # lead-in at the nut's lower bore edge
     plug_grasp_z: float = 21.5 * MM  # the 23.4 mm nut is barely taller than the lowest allowed grasp
-    socket_grasp_z: float = 21.5 * MM  # fingers rise to 42.5 mm, below the nut resting at 45 mm + clearance
+    socket_grasp_z: float = 34.0 * MM  # on the shank, pads 4 mm above the head (in the nut's way: set down, let go)
 
 
 @dataclass(frozen=True)
 class BayonetDesign:
-    """Internal dimensions of 00446: a capped sleeve with two inner pins over a slotted post [m]."""
+    """00446: a flanged tube whose lower end goes into a socket tube; the flange rests on the tube's rim [m]."""
 
-    collar_height: float = 45.0 * MM  # lower post collar, full socket width: left hand's grip and sleeve seat
-    post_radius: float = 18.0 * MM
-    post_chamfer: float = 1.5 * MM
-    slot_depth: float = 3.0 * MM  # radial depth of the L-slot into the post wall
-    slot_width: float = 8.0 * MM  # tangential width of the axial channel
-    turn_height: float = 10.0 * MM  # axial height of the circumferential (locking) turn
-    turn_angle_deg: float = 30.0  # how far the turn runs round the post [deg]
-    pin_height_above_rim: float = 6.0 * MM  # pin bottom above the sleeve's open end
-    bore_depth: float = 50.0 * MM  # sleeve cavity: the 45.8 mm post above the collar plus headroom; the rest is cap
-    plug_grasp_z: float = 80.0 * MM  # upper sleeve, as before the collar was raised
-    socket_grasp_z: float = 21.5 * MM  # fingers rise to 42.5 mm, below the sleeve resting at 45 mm + clearance
+    clearance: float = 1.8 * MM  # measured radial play of the plug tube in the socket tube's bore
+    tube_diameter: float = 21.9 * MM  # measured: the plug tube's outer diameter (solid here: its bore fits nothing)
+    flange_thickness: float = 6.0 * MM  # the 52.3 mm flange (the plug's bounding box)
+    insert_length: float = 40.0 * MM  # plug tube below the flange, all of it inside the socket when assembled
+    bore_depth: float = 60.0 * MM  # socket bore below its rim: deeper than the insert, so the flange seats
+    tip_chamfer: float = 1.0 * MM
+    plug_grasp_z: float = 80.0 * MM  # on the tube above the flange (21.9 mm wide, not the flange's 52.3)
+    socket_grasp_z: float = 21.5 * MM  # low on the socket tube
 
 
 @dataclass(frozen=True)
 class MechanicalConnectorDesign:
-    """Internal dimensions of 00081: a square grip with a keyed round insert, and a keyed cavity [m]."""
+    """00081: a square tube slid over a square post until it rests on the housing's top [m]."""
 
-    insert_length: float = 14.0 * MM  # short insert, tall grip: pads held above the housing still touch the grip
-    insert_radius: float = 11.0 * MM
-    key_width: float = 6.0 * MM  # key tab along +y of the insert
-    key_reach: float = 14.0 * MM  # tab's outer face distance from the axis
-    insert_chamfer: float = 1.0 * MM
-    cavity_extra_depth: float = 3.0 * MM  # cavity floor below the insert tip when assembled
-    grip_corner_radius: float = 3.0 * MM
+    clearance: float = 2.35 * MM  # measured radial play of the square tube on the post
+    wall: float = 5.0 * MM  # square tube wall; its bore is the outer square less two walls
+    housing_height: float = 45.0 * MM  # the post stands on the housing up to the socket's full height
+    post_corner_radius: float = 2.0 * MM
+    tube_corner_radius: float = 3.0 * MM
     housing_corner_radius: float = 4.0 * MM
-    plug_grasp_z: float = 35.0 * MM  # pads' lowest corner 17.5 mm lower, > 2 mm above the housing when assembled
-    socket_grasp_z: float = 22.5 * MM  # low on the housing
+    post_chamfer: float = 1.5 * MM
+    plug_grasp_z: float = 22.0 * MM  # pads' lowest corner 4.5 mm above the tube's bottom, so above the housing
+    socket_grasp_z: float = 21.5 * MM  # low on the housing; the fingers rise to 42.5 mm, under the tube's seat
 
 
 @dataclass(frozen=True)
 class ShaftCollarDesign:
-    """Internal dimensions of 00007: a collar with a set-screw boss over a stepped shaft [m]."""
+    """00007: a collar whose bore is wider than every section of the shaft: no seat, a stored pose [m]."""
 
-    shaft_radius: float = 12.5 * MM  # upper shaft, which the collar slides over
-    lower_height: float = 45.0 * MM  # lower shaft step, full socket width: left hand's grip and collar's seat
+    clearance: float = 3.0 * MM  # measured: the 43.0 mm bore around the 37.0 mm shaft
+    bore_diameter: float = 43.0 * MM  # measured; the shaft is this less twice the clearance
+    base_height: float = 20.0 * MM  # the 42.4 mm base (the socket's bounding box), still narrower than the bore
+    assembled_top_gap: float = 0.0 * MM  # assembled: the collar's top this far below the shaft's (flush)
     shaft_chamfer: float = 2.0 * MM
     bore_chamfer: float = 1.5 * MM
     boss_radius: float = 6.0 * MM  # set-screw boss (cylinder along +x)
     boss_protrusion: float = 0.2 * MM  # boss flat beyond the ring's outer radius
     screw_radius: float = 2.5 * MM
-    screw_hole_bottom: float = 17.0 * MM  # radius where the blind set-screw hole ends
+    screw_hole_bottom: float = 22.5 * MM  # radius where the blind set-screw hole ends
     plug_grasp_z: float = 22.0 * MM  # low on the collar: the pads' middle covers the ring, clear of the boss
-    socket_grasp_z: float = 21.5 * MM  # fingers rise to 42.5 mm, below the collar resting at 45 mm + clearance
+    socket_grasp_z: float = 21.5 * MM  # low on the shaft (in the collar's way: set down, let go)
 
 
 DEFAULT_DESIGNS: dict[str, object] = {
@@ -334,6 +332,11 @@ DEFAULT_DESIGNS: dict[str, object] = {
     "00081": MechanicalConnectorDesign(),
     "00007": ShaftCollarDesign(),
 }
+
+
+def measured_clearance(key: str | AssemblySpec) -> float:
+    """The radial play of an assembly as measured on AutoMate's published meshes [m]."""
+    return float(DEFAULT_DESIGNS[get_assembly_spec(key).asset_id].clearance)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -453,6 +456,22 @@ def _annular_sector(r_in: float, r_out: float, angle0: float, angle1: float, ste
     return sg.Polygon(np.vstack((inner, outer)))
 
 
+def _top_chamfer_solid(radius_at_top: float, top: float) -> trimesh.Trimesh:
+    """A 45 deg cone-below-cylinder that, intersected with a male part standing on z = 0, chamfers its top edge
+    (the cone passes through (radius_at_top, top))."""
+    below = 1.0 * MM
+    r_big = radius_at_top + 60.0 * MM
+    return _revolve(
+        [
+            (0.0, -below),
+            (r_big, -below),
+            (r_big, top - (r_big - radius_at_top)),
+            (radius_at_top - below, top + below),
+            (0.0, top + below),
+        ]
+    )
+
+
 # ---------------------------------------------------------------------------------------------------
 # The five procedural designs
 # ---------------------------------------------------------------------------------------------------
@@ -466,45 +485,49 @@ class _Built:
     plug_grasp: GraspSite
     socket_grasp: GraspSite
     yaw_symmetry: int
-    plug_over_socket: bool  # True: the plug slides over the socket (nut, sleeve, collar); False: into it
+    seated: bool = True
 
 
 def _grasp(center_z: float, axis: str, width: float, part_top: float, symmetry_order: int) -> GraspSite:
     """Site on the part's axis; its height range is the part's z span that the pitched pads and fingers cover."""
     closing = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0)}[axis]
-    env = GRIPPER_ENVELOPE
-    band = (max(0.0, center_z - env.pad_reach_below), min(part_top, center_z + env.finger_rise_behind))
     return GraspSite(
-        center=(0.0, 0.0, center_z), closing_axis=closing, width=width, height_range=band, symmetry_order=symmetry_order
+        center=(0.0, 0.0, center_z),
+        closing_axis=closing,
+        width=width,
+        height_range=GRIPPER_ENVELOPE.band(center_z, part_top),
+        symmetry_order=symmetry_order,
     )
 
 
-def _build_peg_in_hole(spec: AssemblySpec, design: PegInHoleDesign, clearance: float) -> _Built:
+def _check_clearance(name: str, clearance: float, largest: float) -> None:
+    if not 0.0 < clearance <= largest:
+        raise AssemblySpecError(f"{name}: clearance must lie in (0, {largest * 1000:.2f} mm], got {clearance * 1000:.3f} mm.")
+
+
+def _build_peg_in_hole(spec: AssemblySpec, d: PegInHoleDesign, clearance: float) -> _Built:
     peg_dx, peg_dy, peg_h = spec.plug_bbox
     block_x, block_y, block_h = spec.socket_bbox
+    hole_r = peg_dx / 2 + clearance
+    _check_clearance(spec.name, clearance, min(block_x, block_y) / 2 - 5 * MM - peg_dx / 2)  # keep a 5 mm wall
     # round peg (diameter = bbox x) with two flats (across flats = bbox y)
     section = sg.Polygon(_circle(peg_dx / 2)).intersection(sg.box(-peg_dx, -peg_dy / 2, peg_dx, peg_dy / 2))
-    peg = _intersection(_extrude(section, 0.0, peg_h), _tip_chamfer_solid(peg_dx / 2 - design.tip_chamfer, peg_h))
-    # the hole is the peg section grown by the clearance in every direction
-    hole = section.buffer(clearance, quad_segs=16)
+    peg = _intersection(_extrude(section, 0.0, peg_h), _tip_chamfer_solid(peg_dx / 2 - d.tip_chamfer, peg_h))
+    # a round through-hole: the peg stops on the table under the block
     block = _difference(
-        _extrude(_rounded_rect(block_x, block_y, design.block_corner_radius), 0.0, block_h),
-        _extrude(hole, design.hole_floor, block_h + 1.0 * MM),
+        _extrude(_rounded_rect(block_x, block_y, d.block_corner_radius), 0.0, block_h),
+        _extrude(sg.Polygon(_circle(hole_r)), -1.0 * MM, block_h + 1.0 * MM),
     )
-    assembled_z = design.hole_floor + clearance
-    # the flats cut (dx - dy) / 2 off the round; a wider clearance lets the round peg turn freely in the hole
-    yaw_symmetry = 0 if clearance > (peg_dx - peg_dy) / 2 else 2
     return _Built(
         plug=peg,
         socket=block,
-        assembled_plug_z=assembled_z,
+        assembled_plug_z=0.0,  # on the table, level with the block's bottom
         # across the round (33.0) or the flats (32.2): 0.8 mm apart, well inside the gripper's squeeze, so any
         # closing axis is a good grasp (the expert can then approach from its own side)
-        plug_grasp=_grasp(design.plug_grasp_z, "x", peg_dx, peg_h, symmetry_order=ROUND_GRASP_SYMMETRY),
+        plug_grasp=_grasp(d.plug_grasp_z, "x", peg_dx, peg_h, symmetry_order=ROUND_GRASP_SYMMETRY),
         # 55.0 x 55.2 mm block: its two sides differ by less than the gripper's squeeze, so 4 axes
-        socket_grasp=_grasp(design.socket_grasp_z, "x", block_x, block_h, symmetry_order=4),
-        yaw_symmetry=yaw_symmetry,
-        plug_over_socket=False,
+        socket_grasp=_grasp(d.socket_grasp_z, "x", block_x, block_h, symmetry_order=4),
+        yaw_symmetry=0,  # a round hole
     )
 
 
@@ -517,149 +540,96 @@ def _hexagon(across_corners_x: float, across_flats_y: float) -> np.ndarray:
     )
 
 
-def _build_nut_and_bolt(spec: AssemblySpec, design: NutAndBoltDesign, clearance: float) -> _Built:
+def _build_nut_and_bolt(spec: AssemblySpec, d: NutAndBoltDesign, clearance: float) -> _Built:
     nut_x, nut_y, nut_h = spec.plug_bbox
     head_x, head_y, bolt_h = spec.socket_bbox
-    bore_r = design.shaft_radius + clearance
+    _check_clearance(spec.name, clearance, d.bore_radius - 5 * MM)  # keep a 10 mm shank
+    shank_r = d.bore_radius - clearance
     nut = _difference(
-        _extrude(sg.Polygon(_hexagon(nut_x, nut_y), [_circle(bore_r)]), 0.0, nut_h),
-        _bore_chamfer_cutter(bore_r, design.bore_chamfer),
+        _extrude(sg.Polygon(_hexagon(nut_x, nut_y), [_circle(d.bore_radius)]), 0.0, nut_h),
+        _bore_chamfer_cutter(d.bore_radius, d.bore_chamfer),
     )
-    r, ch, body_h = design.shaft_radius, design.shaft_chamfer, design.body_height
-    shaft = _revolve([(0.0, body_h / 2), (r, body_h / 2), (r, bolt_h - ch), (r - ch, bolt_h), (0.0, bolt_h)])
-    bolt = _union(_extrude(sg.Polygon(_hexagon(head_x, head_y)), 0.0, body_h), shaft)
+    ch, head_h = d.shank_chamfer, d.head_height
+    shank = _revolve([(0.0, head_h / 2), (shank_r, head_h / 2), (shank_r, bolt_h - ch), (shank_r - ch, bolt_h),
+                      (0.0, bolt_h)])
+    bolt = _union(_extrude(sg.Polygon(_hexagon(head_x, head_y)), 0.0, head_h), shank)
     return _Built(
         plug=nut,
         socket=bolt,
-        assembled_plug_z=body_h + clearance,  # the nut rests on the hex body's top face
-        plug_grasp=_grasp(design.plug_grasp_z, "y", nut_y, nut_h, symmetry_order=6),  # hex across flats
-        socket_grasp=_grasp(design.socket_grasp_z, "y", head_y, body_h, symmetry_order=6),
-        yaw_symmetry=0,  # a round stud in a round bore
-        plug_over_socket=True,
+        assembled_plug_z=head_h,  # the nut rests on the head
+        plug_grasp=_grasp(d.plug_grasp_z, "y", nut_y, nut_h, symmetry_order=6),  # hex across flats
+        socket_grasp=_grasp(d.socket_grasp_z, "x", 2 * shank_r, bolt_h, symmetry_order=ROUND_GRASP_SYMMETRY),
+        yaw_symmetry=0,  # a round shank in a round bore
     )
 
 
-def _build_bayonet(spec: AssemblySpec, design: BayonetDesign, clearance: float) -> _Built:
-    sleeve_d = (spec.plug_bbox[0] + spec.plug_bbox[1]) / 2  # round sleeve: 52.3 x 52.2 mm -> 52.25 mm
-    sleeve_h = spec.plug_bbox[2]
-    collar_d = (spec.socket_bbox[0] + spec.socket_bbox[1]) / 2
-    post_h = spec.socket_bbox[2]
-    d = design
-    if d.slot_width <= 2 * clearance or d.turn_height <= 2 * clearance:
-        raise AssemblySpecError(f"clearance={clearance} m leaves no bayonet pin; use clearance < {d.slot_width / 2} m.")
-    if d.bore_depth <= post_h - d.collar_height:
-        raise AssemblySpecError("BayonetDesign.bore_depth must exceed the post's length above the collar.")
-
-    # --- socket: lower collar + post, with two L-slots (axial channel from the top + a turn at its bottom)
-    r_post, r_slot = d.post_radius, d.post_radius - d.slot_depth
-    post = _revolve(
-        [
-            (0.0, 0.0),
-            (collar_d / 2, 0.0),
-            (collar_d / 2, d.collar_height),
-            (r_post, d.collar_height),
-            (r_post, post_h - d.post_chamfer),
-            (r_post - d.post_chamfer, post_h),
-            (0.0, post_h),
-        ]
-    )
-    turn_bottom = d.collar_height + d.pin_height_above_rim
-    half_w = d.slot_width / 2
-    channel_angle = math.asin(half_w / r_slot)  # half-angle the channel subtends at the slot floor
-    cutters = []
-    for side in (1.0, -1.0):  # two slots, 180 deg apart
-        channel = _box(r_slot, r_post + 2 * MM, -half_w, half_w, turn_bottom, post_h + 1 * MM)
-        turn = _extrude(
-            _annular_sector(r_slot, r_post + 2 * MM, -channel_angle, math.radians(d.turn_angle_deg) + channel_angle),
-            turn_bottom,
-            turn_bottom + d.turn_height,
-        )
-        if side < 0:
-            flip = trimesh.transformations.rotation_matrix(math.pi, (0, 0, 1))
-            channel.apply_transform(flip)
-            turn.apply_transform(flip)
-        cutters += [channel, turn]
-    socket = _difference(post, *cutters)
-
-    # --- plug: a cup (open end down) whose bore clears the post, with two inward pins
-    bore_r = r_post + clearance
-    sleeve = _revolve(
-        [
-            (0.0, d.bore_depth),
-            (bore_r, d.bore_depth),
-            (bore_r, 0.0),
-            (sleeve_d / 2, 0.0),
-            (sleeve_d / 2, sleeve_h),
-            (0.0, sleeve_h),
-        ]
-    )
-    pin_z0 = d.pin_height_above_rim
-    pins = []
-    for side in (1.0, -1.0):
-        pin = _box(
-            r_slot + clearance,
-            bore_r + 1 * MM,
-            -half_w + clearance,
-            half_w - clearance,
-            pin_z0,
-            pin_z0 + d.turn_height - 2 * clearance,
-        )
-        if side < 0:
-            pin.apply_transform(trimesh.transformations.rotation_matrix(math.pi, (0, 0, 1)))
-        pins.append(pin)
-    plug = _union(sleeve, *pins)
+def _build_bayonet(spec: AssemblySpec, d: BayonetDesign, clearance: float) -> _Built:
+    flange_r = (spec.plug_bbox[0] + spec.plug_bbox[1]) / 4  # round flange: 52.3 x 52.2 mm -> 52.25 mm
+    plug_h = spec.plug_bbox[2]
+    outer_r = (spec.socket_bbox[0] + spec.socket_bbox[1]) / 4
+    socket_h = spec.socket_bbox[2]
+    tube_r, bore_r = d.tube_diameter / 2, d.tube_diameter / 2 + clearance
+    _check_clearance(spec.name, clearance, outer_r - 4 * MM - tube_r)  # keep a 4 mm socket wall
+    if not d.insert_length < d.bore_depth < socket_h:
+        raise AssemblySpecError("BayonetDesign: need insert_length < bore_depth < socket height (the flange seats).")
+    top = d.insert_length + d.flange_thickness
+    plug = _revolve([
+        (0.0, 0.0), (tube_r - d.tip_chamfer, 0.0), (tube_r, d.tip_chamfer), (tube_r, d.insert_length),
+        (flange_r, d.insert_length), (flange_r, top), (tube_r, top), (tube_r, plug_h), (0.0, plug_h),
+    ])
+    floor = socket_h - d.bore_depth
+    socket = _revolve([(0.0, 0.0), (outer_r, 0.0), (outer_r, socket_h), (bore_r, socket_h), (bore_r, floor),
+                       (0.0, floor)])
     return _Built(
         plug=plug,
         socket=socket,
-        assembled_plug_z=d.collar_height + clearance,  # the sleeve's rim rests on the collar
-        plug_grasp=_grasp(d.plug_grasp_z, "x", sleeve_d, sleeve_h, symmetry_order=ROUND_GRASP_SYMMETRY),
-        socket_grasp=_grasp(d.socket_grasp_z, "x", collar_d, d.collar_height, symmetry_order=ROUND_GRASP_SYMMETRY),
-        yaw_symmetry=2,  # two pins, 180 deg apart
-        plug_over_socket=True,
+        assembled_plug_z=socket_h - d.insert_length,  # the flange rests on the rim
+        plug_grasp=_grasp(d.plug_grasp_z, "x", d.tube_diameter, plug_h, symmetry_order=ROUND_GRASP_SYMMETRY),
+        socket_grasp=_grasp(d.socket_grasp_z, "x", 2 * outer_r, socket_h, symmetry_order=ROUND_GRASP_SYMMETRY),
+        yaw_symmetry=0,  # round in round
     )
 
 
-def _build_mechanical_connector(spec: AssemblySpec, design: MechanicalConnectorDesign, clearance: float) -> _Built:
-    grip_x, grip_y, plug_h = spec.plug_bbox
-    housing_x, housing_y, housing_h = spec.socket_bbox
-    d = design
-    insert_section = sg.Polygon(_circle(d.insert_radius)).union(
-        sg.box(-d.key_width / 2, 0.0, d.key_width / 2, d.key_reach)
+def _build_mechanical_connector(spec: AssemblySpec, d: MechanicalConnectorDesign, clearance: float) -> _Built:
+    tube_x, tube_y, plug_h = spec.plug_bbox
+    housing_x, housing_y, socket_h = spec.socket_bbox
+    bore = min(tube_x, tube_y) - 2 * d.wall
+    post_side = bore - 2 * clearance
+    _check_clearance(spec.name, clearance, (bore - 10 * MM) / 2)  # keep a 10 mm post
+    post_section = _rounded_rect(post_side, post_side, d.post_corner_radius)
+    tube = _difference(
+        _extrude(_rounded_rect(tube_x, tube_y, d.tube_corner_radius), 0.0, plug_h),
+        _extrude(post_section.buffer(clearance, quad_segs=8), -1.0 * MM, plug_h + 1.0 * MM),
     )
-    insert = _intersection(
-        _extrude(insert_section, 0.0, d.insert_length + 1 * MM),  # 1 mm into the grip so the union overlaps
-        _tip_chamfer_solid(d.insert_radius - d.insert_chamfer, plug_h),
+    post = _intersection(
+        _extrude(post_section, d.housing_height - 1.0 * MM, socket_h),  # 1 mm into the housing: the union overlaps
+        _top_chamfer_solid(post_side / 2 - d.post_chamfer, socket_h),
     )
-    grip = _extrude(_rounded_rect(grip_x, grip_y, d.grip_corner_radius), d.insert_length, plug_h)
-    plug = _union(grip, insert)
-    cavity_floor = housing_h - d.insert_length - d.cavity_extra_depth
-    socket = _difference(
-        _extrude(_rounded_rect(housing_x, housing_y, d.housing_corner_radius), 0.0, housing_h),
-        _extrude(insert_section.buffer(clearance, quad_segs=16), cavity_floor, housing_h + 1 * MM),
-    )
-    if d.plug_grasp_z - GRIPPER_ENVELOPE.pad_reach_below < d.insert_length:
-        raise AssemblySpecError("MechanicalConnectorDesign: the plug's pads would reach past the grip onto the insert.")
+    housing = _union(_extrude(_rounded_rect(housing_x, housing_y, d.housing_corner_radius), 0.0, d.housing_height),
+                     post)
     return _Built(
-        plug=plug,
-        socket=socket,
-        assembled_plug_z=housing_h - d.insert_length + clearance,  # grip hovers `clearance` above the housing
-        plug_grasp=_grasp(d.plug_grasp_z, "x", grip_x, plug_h, symmetry_order=4),  # square grip
-        socket_grasp=_grasp(d.socket_grasp_z, "x", housing_x, housing_h, symmetry_order=4),  # 47.7 x 47.8 mm
-        yaw_symmetry=1,  # one key tab
-        plug_over_socket=False,
+        plug=tube,
+        socket=housing,
+        assembled_plug_z=d.housing_height,  # the tube rests on the housing's top
+        plug_grasp=_grasp(d.plug_grasp_z, "x", tube_x, plug_h, symmetry_order=4),  # square tube
+        socket_grasp=_grasp(d.socket_grasp_z, "x", housing_x, socket_h, symmetry_order=4),  # 47.7 x 47.8 mm
+        yaw_symmetry=4,  # a square post in a square bore
     )
 
 
-def _build_shaft_collar(spec: AssemblySpec, design: ShaftCollarDesign, clearance: float) -> _Built:
+def _build_shaft_collar(spec: AssemblySpec, d: ShaftCollarDesign, clearance: float) -> _Built:
     ring_d = spec.plug_bbox[1]  # the boss adds to x only
     collar_h = spec.plug_bbox[2]
-    lower_d = (spec.socket_bbox[0] + spec.socket_bbox[1]) / 2
+    base_r = (spec.socket_bbox[0] + spec.socket_bbox[1]) / 4
     shaft_h = spec.socket_bbox[2]
-    d = design
+    bore_r = d.bore_diameter / 2
+    shaft_r = bore_r - clearance
+    _check_clearance(spec.name, clearance, bore_r - 10 * MM)  # keep a 20 mm shaft
+    if base_r >= bore_r:
+        raise AssemblySpecError("ShaftCollarDesign: the base must stay narrower than the collar's bore (no seat).")
     boss_end = spec.plug_bbox[0] - ring_d / 2  # x of the boss flat, so that the box spans 51.1 mm
     if abs(boss_end - ring_d / 2 - d.boss_protrusion) > 1e-9:
         raise AssemblySpecError("ShaftCollarDesign.boss_protrusion disagrees with the spec's plug_bbox x extent.")
-    bore_r = d.shaft_radius + clearance
     ring = _revolve([(bore_r, 0.0), (ring_d / 2, 0.0), (ring_d / 2, collar_h), (bore_r, collar_h), (bore_r, 0.0)])
     to_x = trimesh.transformations.rotation_matrix(math.pi / 2, (0, 1, 0))  # cylinder axis z -> x
     boss_len = boss_end - (bore_r + 2 * MM)
@@ -671,27 +641,18 @@ def _build_shaft_collar(spec: AssemblySpec, design: ShaftCollarDesign, clearance
     screw.apply_transform(to_x)
     screw.apply_translation((d.screw_hole_bottom + screw_len / 2, 0.0, collar_h / 2))
     collar = _difference(_union(ring, boss), screw, _bore_chamfer_cutter(bore_r, d.bore_chamfer))
-    r, ch = d.shaft_radius, d.shaft_chamfer
-    socket = _revolve(
-        [
-            (0.0, 0.0),
-            (lower_d / 2, 0.0),
-            (lower_d / 2, d.lower_height),
-            (r, d.lower_height),
-            (r, shaft_h - ch),
-            (r - ch, shaft_h),
-            (0.0, shaft_h),
-        ]
-    )
+    ch = d.shaft_chamfer
+    shaft = _revolve([(0.0, 0.0), (base_r, 0.0), (base_r, d.base_height), (shaft_r, d.base_height),
+                      (shaft_r, shaft_h - ch), (shaft_r - ch, shaft_h), (0.0, shaft_h)])
     return _Built(
         plug=collar,
-        socket=socket,
-        assembled_plug_z=d.lower_height + clearance,  # the collar rests on the shaft's step (and overhangs its tip)
+        socket=shaft,
+        assembled_plug_z=shaft_h - d.assembled_top_gap - collar_h,  # stored: flush with the shaft's top
         # close along y, clear of the boss on +x; turned by 90 deg the pads would press on the boss
         plug_grasp=_grasp(d.plug_grasp_z, "y", ring_d, collar_h, symmetry_order=2),
-        socket_grasp=_grasp(d.socket_grasp_z, "x", lower_d, d.lower_height, symmetry_order=ROUND_GRASP_SYMMETRY),
+        socket_grasp=_grasp(d.socket_grasp_z, "x", 2 * base_r, shaft_h, symmetry_order=ROUND_GRASP_SYMMETRY),
         yaw_symmetry=0,  # a round shaft in a round bore
-        plug_over_socket=True,
+        seated=False,  # the bore is wider than every section: a released collar slides to the table
     )
 
 
@@ -702,6 +663,35 @@ _BUILDERS: dict[str, Callable] = {
     "00081": _build_mechanical_connector,
     "00007": _build_shaft_collar,
 }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Where hands go: shared by the procedural designs and the real-mesh loader
+# ---------------------------------------------------------------------------------------------------
+
+
+def band_slice(mesh: trimesh.Trimesh, z_lo: float, z_hi: float) -> np.ndarray:
+    """Vertices of ``mesh``'s surface between heights z_lo < z_hi (cut edges included): array of shape (V, 3),
+    empty when the mesh has no material there."""
+    if z_hi <= mesh.bounds[0, 2] or z_lo >= mesh.bounds[1, 2]:
+        return np.zeros((0, 3))
+    band = trimesh.intersections.slice_mesh_plane(mesh, plane_normal=(0, 0, 1), plane_origin=(0, 0, z_lo))
+    if len(band.faces) == 0:
+        return np.zeros((0, 3))
+    band = trimesh.intersections.slice_mesh_plane(band, plane_normal=(0, 0, -1), plane_origin=(0, 0, z_hi))
+    return np.asarray(band.vertices)
+
+
+def hand_clears(site: GraspSite, other: trimesh.Trimesh, gap: float = GRIPPER_ENVELOPE.hand_gap) -> bool:
+    """Whether a hand holding a part at ``site`` keeps ``gap`` from ``other`` (a mesh in the same frame): within
+    the z span the pads and fingers take, all of ``other`` lies between the pads, ``gap`` inside them."""
+    env = GRIPPER_ENVELOPE
+    z = site.center[2]
+    points = band_slice(other, z - env.pad_reach_below - gap, z + env.finger_rise_behind + gap)
+    if len(points) == 0:
+        return True
+    along = (points - np.asarray(site.center)) @ np.asarray(site.closing_axis)
+    return bool(np.abs(along).max() <= site.width / 2 - gap)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -717,17 +707,7 @@ def _check_positive(name: str, value: float, upper: float | None = None) -> floa
     return value
 
 
-def _mass(mesh: trimesh.Trimesh, density: float, label: str) -> float:
-    """Mass [kg] from the enclosed volume; the convex hull stands in for a mesh that is not watertight."""
-    if mesh.is_watertight and mesh.volume > 0:
-        return float(mesh.volume * density)
-    warnings.warn(
-        f"{label}: mesh is not watertight; its mass uses the convex hull's volume.", RuntimeWarning, stacklevel=3
-    )
-    return float(mesh.convex_hull.volume * density)
-
-
-def _check_grasp_rules(spec: AssemblySpec, built: _Built, socket_height: float) -> None:
+def _check_grasp_rules(spec: AssemblySpec, built: _Built) -> None:
     """Raise if a design breaks the :class:`GripperEnvelope` rules (a design bug, not a user error)."""
     env = GRIPPER_ENVELOPE
     problems = []
@@ -739,54 +719,57 @@ def _check_grasp_rules(spec: AssemblySpec, built: _Built, socket_height: float) 
             problems.append(f"{role} grasp at z={z:.4f} m leaves the pads above the part")
         if site.width >= env.max_width:
             problems.append(f"{role} grasp width {site.width:.4f} m is not below {env.max_width} m")
-    plug_z, socket_z = built.plug_grasp.center[2], built.socket_grasp.center[2]
-    if built.plug_over_socket and built.assembled_plug_z < socket_z + env.finger_rise_behind + env.hand_gap - 1e-9:
-        problems.append("the assembled plug sits on the left hand's fingers (raise the socket's shoulder)")
-    if not built.plug_over_socket and (
-        built.assembled_plug_z + plug_z - env.pad_reach_below < socket_height + env.hand_gap - 1e-9
-    ):
-        problems.append("the right hand's pads reach the socket's top when assembled (grasp the plug higher)")
+    socket_in_plug_frame = built.socket.copy()
+    socket_in_plug_frame.apply_translation((0.0, 0.0, -built.assembled_plug_z))
+    if not hand_clears(built.plug_grasp, socket_in_plug_frame):
+        problems.append("the right hand reaches the socket when assembled (grasp the plug elsewhere)")
     if problems:
         raise RuntimeError(f"{spec.name}: " + "; ".join(problems) + " (generator bug).")
 
 
+def geometry_from_meshes(spec: AssemblySpec, plug: trimesh.Trimesh, socket: trimesh.Trimesh, clearance: float,
+                         assembled_plug_z: float, plug_grasp: GraspSite, socket_grasp: GraspSite, yaw_symmetry: int,
+                         seated: bool, density: float) -> AssemblyGeometry:
+    """An :class:`AssemblyGeometry` from two part meshes in the frame convention: masses from the volumes, the
+    socket's height and whether the left hand may keep holding it while the plug goes in."""
+    socket_height = float(socket.bounds[1, 2])
+    geometry = AssemblyGeometry(
+        spec=spec, plug=plug, socket=socket, clearance=float(clearance), assembled_plug_z=float(assembled_plug_z),
+        insertion_depth=socket_height - float(assembled_plug_z), socket_height=socket_height,
+        plug_grasp=plug_grasp, socket_grasp=socket_grasp,
+        plug_mass=float(plug.volume * density), socket_mass=float(socket.volume * density),
+        yaw_symmetry=operator.index(yaw_symmetry), seated=bool(seated),
+    )
+    held = hand_clears(socket_grasp, geometry.assembled_plug())
+    return dataclasses_replace(geometry, socket_held_while_inserting=held)
+
+
 def make_assembly(
-    key: str | AssemblySpec, clearance: float = DEFAULT_CLEARANCE, density: float = DEFAULT_DENSITY
+    key: str | AssemblySpec, clearance: float | None = None, density: float = DEFAULT_DENSITY
 ) -> AssemblyGeometry:
     """Build the procedural plug and socket of one assembly.
 
     Args:
         key: asset id, name or task name (see :func:`get_assembly_spec`).
-        clearance: radial (and axial) gap of the fit in the assembled pose [m], in (0, MAX_CLEARANCE].
-            It changes inner features only; outer bounding boxes match the spec.
+        clearance: radial play of the fit [m]; None takes the play measured on AutoMate's meshes
+            (:func:`measured_clearance`). Another value resizes the female feature (or, where the female one is
+            the measured part, the male one) and leaves outer bounding boxes as in the spec.
         density: material density for the masses [kg/m^3].
 
     Returns:
         The geometry; same inputs give byte-identical meshes.
     """
     spec = get_assembly_spec(key)
-    clearance = _check_positive("clearance", clearance, MAX_CLEARANCE)
+    design = DEFAULT_DESIGNS[spec.asset_id]
+    clearance = design.clearance if clearance is None else _check_positive("clearance", clearance)
     density = _check_positive("density", density)
-    built: _Built = _BUILDERS[spec.asset_id](spec, DEFAULT_DESIGNS[spec.asset_id], clearance)
+    built: _Built = _BUILDERS[spec.asset_id](spec, design, clearance)
     for label, mesh in (("plug", built.plug), ("socket", built.socket)):
         if not (mesh.is_watertight and mesh.is_winding_consistent and mesh.volume > 0):
             raise RuntimeError(f"{spec.name} {label}: generated mesh is not a closed solid (generator bug).")
-    socket_height = float(built.socket.bounds[1, 2])
-    _check_grasp_rules(spec, built, socket_height)
-    return AssemblyGeometry(
-        spec=spec,
-        plug=built.plug,
-        socket=built.socket,
-        clearance=clearance,
-        assembled_plug_z=built.assembled_plug_z,
-        insertion_depth=socket_height - built.assembled_plug_z,
-        socket_height=socket_height,
-        plug_grasp=built.plug_grasp,
-        socket_grasp=built.socket_grasp,
-        plug_mass=_mass(built.plug, density, "plug"),
-        socket_mass=_mass(built.socket, density, "socket"),
-        yaw_symmetry=built.yaw_symmetry,
-    )
+    _check_grasp_rules(spec, built)
+    return geometry_from_meshes(spec, built.plug, built.socket, clearance, built.assembled_plug_z, built.plug_grasp,
+                                built.socket_grasp, built.yaw_symmetry, built.seated, density)
 
 
 def mesh_digest(mesh: trimesh.Trimesh) -> str:
@@ -795,199 +778,3 @@ def mesh_digest(mesh: trimesh.Trimesh) -> str:
     h.update(np.ascontiguousarray(mesh.vertices, dtype=np.float64).tobytes())
     h.update(np.ascontiguousarray(mesh.faces, dtype=np.int64).tobytes())
     return h.hexdigest()
-
-
-# ---------------------------------------------------------------------------------------------------
-# Real meshes from files
-# ---------------------------------------------------------------------------------------------------
-
-
-def _fan_triangles(counts: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    """Fan-triangulate polygons given per-face vertex counts and flat indices: array of shape (T, 3)."""
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    keep = counts >= 3
-    counts, starts = counts[keep], starts[keep]
-    per_face = counts - 2
-    face_of_tri = np.repeat(np.arange(len(counts)), per_face)
-    first_tri = np.concatenate(([0], np.cumsum(per_face)[:-1]))
-    corner = np.arange(per_face.sum()) - first_tri[face_of_tri] + 1  # 1 .. k-2 within each face
-    base = starts[face_of_tri]
-    return np.column_stack((indices[base], indices[base + corner], indices[base + corner + 1]))
-
-
-def _load_usd_mesh(path: Path) -> trimesh.Trimesh:
-    """All visible, non-guide UsdGeom.Mesh prims of a stage, in world coordinates and metres."""
-    from pxr import Usd, UsdGeom  # deferred: pxr is heavy and only needed for USD files
-
-    stage = Usd.Stage.Open(str(path))
-    if stage is None:
-        raise MeshFormatError(f"Could not open USD stage {path}.")
-    meters_per_unit = UsdGeom.GetStageMetersPerUnit(stage)
-    xform_cache = UsdGeom.XformCache(Usd.TimeCode.Default())
-    parts = []
-    for prim in Usd.PrimRange(stage.GetPseudoRoot(), Usd.TraverseInstanceProxies()):
-        if not prim.IsA(UsdGeom.Mesh):
-            continue
-        imageable = UsdGeom.Imageable(prim)
-        if (
-            imageable.ComputePurpose() == UsdGeom.Tokens.guide
-            or imageable.ComputeVisibility() == UsdGeom.Tokens.invisible
-        ):
-            continue
-        usd_mesh = UsdGeom.Mesh(prim)
-        points = usd_mesh.GetPointsAttr().Get()
-        counts = usd_mesh.GetFaceVertexCountsAttr().Get()
-        indices = usd_mesh.GetFaceVertexIndicesAttr().Get()
-        if not points or not counts or not indices:
-            continue
-        triangles = _fan_triangles(np.asarray(counts, dtype=np.int64), np.asarray(indices, dtype=np.int64))
-        if usd_mesh.GetOrientationAttr().Get() == UsdGeom.Tokens.leftHanded:
-            triangles = triangles[:, ::-1]
-        # Gf matrices act on row vectors: p_world = p_local @ M
-        matrix = np.array(xform_cache.GetLocalToWorldTransform(prim), dtype=np.float64)
-        local = np.asarray(points, dtype=np.float64)
-        world = local @ matrix[:3, :3] + matrix[3, :3]
-        parts.append(trimesh.Trimesh(vertices=world * meters_per_unit, faces=triangles, process=False))
-    if not parts:
-        raise MeshFormatError(f"USD file {path} holds no visible UsdGeom.Mesh with faces.")
-    return trimesh.util.concatenate(parts)
-
-
-def load_part_mesh(path: str | Path, unit_scale: float = 1.0) -> trimesh.Trimesh:
-    """Load one part mesh (OBJ/STL/PLY via trimesh, USD via pxr) scaled to metres (not re-centred).
-
-    Args:
-        path: mesh file.
-        unit_scale: metres per file unit, applied after loading (0.001 for a mesh in mm). USD points are
-            first converted with the stage's metersPerUnit, so leave 1.0 for a well-formed USD file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise MeshFileNotFoundError(
-            f"Part mesh file not found: {path}. Check the path (it is resolved from {Path.cwd()})."
-        )
-    suffix = path.suffix.lower()
-    if suffix in USD_EXTENSIONS:
-        mesh = _load_usd_mesh(path)
-    elif suffix in MESH_EXTENSIONS:
-        loaded = trimesh.load(str(path), force="mesh", process=False)
-        if not isinstance(loaded, trimesh.Trimesh):
-            raise MeshFormatError(f"{path} did not load as a triangle mesh.")
-        mesh = loaded
-    else:
-        allowed = ", ".join(MESH_EXTENSIONS + USD_EXTENSIONS)
-        raise MeshFormatError(f"Unsupported mesh extension {suffix!r} for {path}; use one of: {allowed}.")
-    if len(mesh.faces) == 0:
-        raise MeshFormatError(f"{path} holds no triangles.")
-    unit_scale = _check_positive("unit_scale", unit_scale)
-    mesh = trimesh.Trimesh(vertices=np.asarray(mesh.vertices) * unit_scale, faces=mesh.faces, process=True)
-    return mesh
-
-
-def _recentre(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
-    """Move the centre of the bounding box's bottom face to the origin."""
-    lo, hi = mesh.bounds
-    mesh.apply_translation((-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]))
-    return mesh
-
-
-def _band_grasp(mesh: trimesh.Trimesh, z_lo: float, z_hi: float, label: str) -> GraspSite:
-    """Grasp across the narrower horizontal extent of the mesh within the z band [z_lo, z_hi]."""
-    band = trimesh.intersections.slice_mesh_plane(mesh, plane_normal=(0, 0, 1), plane_origin=(0, 0, z_lo))
-    band = trimesh.intersections.slice_mesh_plane(band, plane_normal=(0, 0, -1), plane_origin=(0, 0, z_hi))
-    if len(band.vertices) == 0:
-        raise MeshFormatError(f"{label}: no surface between z={z_lo:.4f} and {z_hi:.4f} m to grasp.")
-    lo, hi = band.bounds
-    extents = hi - lo
-    axis = 0 if extents[0] <= extents[1] else 1
-    closing = (1.0, 0.0, 0.0) if axis == 0 else (0.0, 1.0, 0.0)
-    if extents[axis] >= GRIPPER_MAX_OBJECT_WIDTH:
-        raise MeshFormatError(
-            f"{label}: narrowest width {extents[axis]:.4f} m in z band ({z_lo:.4f}, {z_hi:.4f}) m is not below the "
-            f"gripper limit {GRIPPER_MAX_OBJECT_WIDTH} m; check unit_scale."
-        )
-    # mid-band, but high enough that the pitched pads stay off the table (if the band reaches that high)
-    center_z = min(max((z_lo + z_hi) / 2, GRIPPER_ENVELOPE.min_center_z), z_hi)
-    center = ((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, center_z)
-    return GraspSite(
-        center=tuple(float(v) for v in center),
-        closing_axis=closing,
-        width=float(extents[axis]),
-        height_range=(z_lo, z_hi),
-        symmetry_order=2,  # nothing is known about the shape beyond this axis
-    )
-
-
-def load_assembly_from_files(
-    spec_key: str | AssemblySpec,
-    plug_path: str | Path,
-    socket_path: str | Path,
-    assembled_plug_z: float,
-    clearance: float = DEFAULT_CLEARANCE,
-    unit_scale: float = 1.0,
-    density: float = DEFAULT_DENSITY,
-    yaw_symmetry: int = 1,
-) -> AssemblyGeometry:
-    """Build an :class:`AssemblyGeometry` from real part meshes (e.g. the AutoMate plug/socket files).
-
-    Both meshes are re-centred to the frame convention (origin at the centre of the bounding box's
-    bottom face), so the insertion axis must pass through both boxes' centres.
-
-    Args:
-        spec_key: the assembly these files belong to (see :func:`get_assembly_spec`).
-        plug_path, socket_path: .obj/.stl/.ply (trimesh) or .usd/.usda/.usdc (pxr) files.
-        assembled_plug_z: plug origin height in the re-centred socket frame when fully inserted [m].
-        clearance: the meshes' own radial clearance, recorded as given [m].
-        unit_scale: metres per file unit (0.001 for meshes in mm; see :func:`load_part_mesh`).
-        density: material density for the masses [kg/m^3].
-        yaw_symmetry: yaw symmetry of the fit (see :attr:`AssemblyGeometry.yaw_symmetry`); the default 1
-            makes the expert align the plug's yaw exactly, which suits any fit.
-
-    Warns:
-        RuntimeWarning: for a mesh that is not watertight (real meshes may not be), and for a box that
-        differs from the spec's by more than 20 % (usually a wrong ``unit_scale``).
-    """
-    spec = get_assembly_spec(spec_key)
-    clearance = _check_positive("clearance", clearance)
-    density = _check_positive("density", density)
-    meshes = {}
-    for label, path, expected in (("plug", plug_path, spec.plug_bbox), ("socket", socket_path, spec.socket_bbox)):
-        mesh = _recentre(load_part_mesh(path, unit_scale))
-        if not mesh.is_watertight:
-            warnings.warn(
-                f"{label} mesh {path} is not watertight; inside/outside queries may be wrong.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        extents = mesh.extents
-        if np.any(np.abs(extents / np.asarray(expected) - 1.0) > 0.2):
-            warnings.warn(
-                f"{label} mesh {path} has extents {np.round(extents, 4).tolist()} m but {spec.name} expects about "
-                f"{list(expected)} m; is unit_scale={unit_scale} right?",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        meshes[label] = mesh
-    socket_height = float(meshes["socket"].extents[2])
-    plug_height = float(meshes["plug"].extents[2])
-    assembled_plug_z = float(assembled_plug_z)
-    if not 0.0 <= assembled_plug_z < socket_height:
-        raise AssemblySpecError(
-            f"assembled_plug_z={assembled_plug_z} m must lie in [0, socket height {socket_height:.4f} m): the plug's "
-            "bottom must end up below the socket's top."
-        )
-    return AssemblyGeometry(
-        spec=spec,
-        plug=meshes["plug"],
-        socket=meshes["socket"],
-        clearance=clearance,
-        assembled_plug_z=assembled_plug_z,
-        insertion_depth=socket_height - assembled_plug_z,
-        socket_height=socket_height,
-        # plug: top 40 % (the bottom goes into the socket); socket: bottom 40 % (the plug comes from above)
-        plug_grasp=_band_grasp(meshes["plug"], 0.6 * plug_height, plug_height, "plug"),
-        socket_grasp=_band_grasp(meshes["socket"], 0.0, 0.4 * socket_height, "socket"),
-        plug_mass=_mass(meshes["plug"], density, "plug"),
-        socket_mass=_mass(meshes["socket"], density, "socket"),
-        yaw_symmetry=operator.index(yaw_symmetry),  # an int: rejects 1.5, accepts numpy integers
-    )

@@ -3,12 +3,14 @@
 Each part is one rigid body ``/part``. Its full triangle mesh ``/part/mesh`` is always there (the tactile
 sensor queries the first Mesh under the part); what collides depends on ``collision_approximation``:
 
-* ``"convex_pieces"`` (default): ``/part/mesh`` is visual only, and the colliders are the convex pieces of
-  :func:`~vt_refine.assets.convex_decomposition.decompose_layered` under ``/part/collision`` (purpose
-  ``guide``, so not rendered), each a ``convexHull`` mesh collider. Newton's CPU pipeline handles convex
-  shapes far better than triangle meshes (gripper pads no longer sink into the part) and faster, and the
-  pieces reproduce bores, slots and keys to within 0.1 mm (material removed only), so 1 mm fits work.
-  Each piece gets a contact gap below half the clearance (see ``PIECE_CONTACT_GAP_FRACTION``).
+* ``"convex_pieces"`` (default): ``/part/mesh`` is visual only, and the colliders are convex pieces under
+  ``/part/collision`` (purpose ``guide``, so not rendered), each a ``convexHull`` mesh collider. Newton's CPU
+  pipeline handles convex shapes far better than triangle meshes (gripper pads no longer sink into the part)
+  and faster. The pieces come from :func:`~vt_refine.assets.convex_decomposition.decompose_layered` where the
+  part is a stack of z-prisms (every procedural part: bores, slots and keys reproduced to within 9 % of the
+  clearance, material removed only), else from CoACD (any watertight mesh, e.g. a real part with tapers or
+  fillets); :func:`collision_pieces` says which. Each piece gets a contact gap below half the clearance
+  (see ``PIECE_CONTACT_GAP_FRACTION``).
 * ``"none"``: ``/part/mesh`` itself is a triangle-mesh collider (Newton on GPU).
 * any other UsdPhysics approximation (``"sdf"``, ``"convexDecomposition"``, ...): ``/part/mesh`` is the
   collider with that approximation (PhysX).
@@ -16,14 +18,14 @@ sensor queries the first Mesh under the part); what collides depends on ``collis
 
 from __future__ import annotations
 
-import warnings
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from .parts import AssemblyGeometry, make_assembly
 
-PARTS_USD_VERSION = 5
+PARTS_USD_VERSION = 6
 """Bump when the written part files change, so cached files are regenerated."""
 
 CONVEX_PIECES = "convex_pieces"
@@ -37,6 +39,14 @@ speculates contacts between shapes closer than the sum of their gaps; with the s
 a plug in a bore is within reach of all ~32 bore pieces and the contacts (over 400 per world) overflow
 MJWarp's buffer, which drops some and lets the plug fall through the socket. Two pieces' gaps
 (0.8 x clearance) stay below the clearance, so a centred plug makes none."""
+
+LAYERED_SIMPLIFY_FRACTION = 0.09
+"""Most material the layered decomposition's section simplification removes, as a fraction of the clearance
+(0.3 mm at the collar's 3 mm play: its 43 mm bore takes 43 pieces instead of 68 at 0.09 mm)."""
+
+COACD_THRESHOLD = 0.02
+"""CoACD's concavity threshold for parts the layered decomposition cannot take: at its default 0.05 the hulls
+of the bayonet socket bridge its 25.5 mm bore (12 mm^3 of the assembled plug inside them); at 0.02 none does."""
 
 PART_COLORS = {"plug": (0.20, 0.45, 0.85), "socket": (0.80, 0.75, 0.70)}
 
@@ -65,12 +75,9 @@ def write_part_usd(
             "convexDecomposition", ... for PhysX); see the module docstring.
         friction: Static and dynamic friction of the part's physics material.
         pieces: Convex pieces (trimesh meshes, part frame [m]) for ``"convex_pieces"``; computed with
-            :func:`~vt_refine.assets.convex_decomposition.decompose_layered` when None.
+            :func:`collision_pieces` when None.
         piece_contact_gap: ``newton:contactGap`` of every piece [m] (see ``PIECE_CONTACT_GAP_FRACTION``);
             None leaves the scene's default.
-
-    Raises:
-        ConvexDecompositionError: ``"convex_pieces"`` on a mesh the layered decomposition cannot handle.
     """
     from pxr import Sdf, UsdGeom, UsdPhysics
 
@@ -81,9 +88,7 @@ def write_part_usd(
     if convex and pieces is None:
         import trimesh
 
-        from .convex_decomposition import decompose_layered
-
-        pieces = decompose_layered(trimesh.Trimesh(vertices=vertices, faces=faces, process=False))
+        pieces, _ = collision_pieces(trimesh.Trimesh(vertices=vertices, faces=faces, process=False))
     stage, root = ub.new_stage(str(path), "part")
     UsdPhysics.RigidBodyAPI.Apply(root)
     mass_api = UsdPhysics.MassAPI.Apply(root)
@@ -126,39 +131,26 @@ def write_part_usd(
 def assembly_usd_paths(
     geometry: AssemblyGeometry, collision_approximation: str = DEFAULT_COLLISION_APPROXIMATION
 ) -> tuple[Path, Path]:
-    """Cached USD files (plug, socket) for an assembly geometry.
-
-    With ``"convex_pieces"``, a part the layered decomposition cannot handle (a real mesh that is not a stack
-    of z-prisms) falls back to its triangle-mesh collider, with a warning.
-    """
+    """Cached USD files (plug, socket) for an assembly geometry (convex pieces are computed once per mesh and
+    clearance, then read from the cache)."""
     from .cache import cached_build
-    from .convex_decomposition import ConvexDecompositionError
 
-    piece_gap = PIECE_CONTACT_GAP_FRACTION * float(geometry.clearance)
+    clearance = float(geometry.clearance)
+    piece_gap = PIECE_CONTACT_GAP_FRACTION * clearance
 
     def build(out: Path) -> None:
         for role, mesh, mass in (
             ("plug", geometry.plug, geometry.plug_mass),
             ("socket", geometry.socket, geometry.socket_mass),
         ):
-            try:
-                write_part_usd(
-                    out / f"{role}.usda",
-                    mesh.vertices,
-                    mesh.faces,
-                    mass,
-                    PART_COLORS[role],
-                    collision_approximation,
-                    piece_contact_gap=piece_gap,
-                )
-            except ConvexDecompositionError as err:
-                warnings.warn(
-                    f"{geometry.spec.name} {role}: no convex decomposition ({err}); it collides as a triangle mesh, "
-                    "which Newton handles poorly on CPU.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                write_part_usd(out / f"{role}.usda", mesh.vertices, mesh.faces, mass, PART_COLORS[role], "none")
+            pieces = None
+            if collision_approximation == CONVEX_PIECES:
+                pieces, method = collision_pieces(mesh, clearance)
+                # once per mesh (then cached): say which method made the colliders
+                print(f"[vt_refine] {geometry.spec.name} {role}: {len(pieces)} convex collision pieces ({method})",
+                      file=sys.stderr, flush=True)
+            write_part_usd(out / f"{role}.usda", mesh.vertices, mesh.faces, mass, PART_COLORS[role],
+                           collision_approximation, pieces=pieces, piece_contact_gap=piece_gap)
 
     params = {
         "usd_version": PARTS_USD_VERSION,
@@ -173,8 +165,40 @@ def assembly_usd_paths(
     return folder / "plug.usda", folder / "socket.usda"
 
 
+def collision_pieces(mesh, clearance: float = 0.001) -> tuple[list, str]:
+    """Convex pieces of a watertight part [m] and the method that made them ("layered, ..." or "CoACD, ...").
+
+    The layered decomposition is exact up to ``LAYERED_SIMPLIFY_FRACTION`` of the clearance but only takes stacks
+    of z-prisms; anything else (or a part needing more than its piece limit) goes to CoACD.
+    """
+    import dataclasses
+
+    import trimesh
+
+    from .convex_decomposition import DEFAULT_CFG, ConvexDecompositionError, decompose_layered
+
+    cfg = dataclasses.replace(DEFAULT_CFG, simplify_tol=LAYERED_SIMPLIFY_FRACTION * clearance)
+    try:
+        pieces = decompose_layered(mesh, cfg)
+        return pieces, f"layered, within {cfg.simplify_tol * 1000:.2f} mm"
+    except ConvexDecompositionError as err:
+        layered_error = str(err)
+    import coacd
+
+    coacd.set_log_level("error")
+    parts = coacd.run_coacd(coacd.Mesh(np.asarray(mesh.vertices), np.asarray(mesh.faces)), threshold=COACD_THRESHOLD,
+                            max_ch_vertex=64, seed=0)  # Newton keeps at most 64 hull vertices
+    pieces = [trimesh.Trimesh(vertices=v, faces=f, process=True) for v, f in parts]
+    pieces = [p.convex_hull for p in pieces if len(p.faces) >= 4]
+    # how far the hulls reach outside the part: sampled on their surfaces
+    samples = np.vstack([trimesh.sample.sample_surface(p, 200, seed=0)[0] for p in pieces])
+    outside = float(max(0.0, (-trimesh.proximity.signed_distance(mesh, samples)).max()))
+    return pieces, (f"CoACD threshold {COACD_THRESHOLD}, up to {outside * 1000:.2f} mm outside the part; the layered "
+                    f"method refused it: {layered_error}")
+
+
 def procedural_assembly_usd_paths(
-    key: str, clearance: float = 0.001, collision_approximation: str = DEFAULT_COLLISION_APPROXIMATION
+    key: str, clearance: float | None = None, collision_approximation: str = DEFAULT_COLLISION_APPROXIMATION
 ) -> tuple[Path, Path]:
     """USD files of one of the five procedural assemblies (by id, name or task name)."""
     return assembly_usd_paths(make_assembly(key, clearance=clearance), collision_approximation)

@@ -79,7 +79,6 @@ def collect_demos(
     from ..data.hdf5_dataset import DemoWriter
     from ..envs import check_task, make_env
     from ..tasks.assembly.assembly_env_cfg import apply_assembly, assembly_geometry
-    from ..tasks.assembly.mdp.success import assembly_success
     from ..utils.device import resolve_device
     from .scripted_expert import ScriptedAssemblyExpert
 
@@ -110,7 +109,7 @@ def collect_demos(
     env = make_env(task, num_envs=num_envs, device=device, seed=seed, cfg_hook=let_the_expert_release)
     try:
         geometry = assembly_geometry(env.cfg.task)
-        params = {k: v for k, v in env.cfg.rewards.success.params.items()}
+        rule = env.cfg.rewards.success.params["rule"]
         expert = ScriptedAssemblyExpert(env, geometry, seed=seed)
         obs, _ = env.reset()
         frames = _current_frames(obs)
@@ -132,7 +131,7 @@ def collect_demos(
                     obs, _ = env.reset(seed=seed + 1000 * (already + batch))
                 expert.generator.manual_seed(seed + 7919 * (already + batch))
                 expert.reset()
-                episode = _run_batch(env, expert, obs, params, assembly_success)
+                episode = run_expert_batch(env, expert, obs, rule)
                 batch += 1
                 for e in range(num_envs):
                     if remaining <= 0:
@@ -159,9 +158,12 @@ def collect_demos(
         env.close()
 
 
-def _run_batch(env, expert, obs, params, assembly_success) -> dict:
-    """Play one synchronised batch; returns per-step frames/actions (T, E, ...), lengths and success (E,)."""
+def run_expert_batch(env, expert, obs, rule) -> dict:
+    """Play one synchronised batch of the expert; returns per-step frames/actions (T, E, ...), lengths and success
+    (E,), success judged by ``rule`` on the step each env's script finishes."""
     import torch
+
+    from ..tasks.assembly.mdp.success import assembly_success
 
     num_envs = env.num_envs
     max_steps = int(env.max_episode_length)
@@ -179,7 +181,7 @@ def _run_batch(env, expert, obs, params, assembly_success) -> dict:
         ended_by_env = (terminated | truncated) & alive
         finished = expert.done & alive
         # judged on the step the script finishes (the env has not reset it: no termination on success here)
-        success |= finished & assembly_success(env, **params)
+        success |= finished & assembly_success(env, rule)
         alive &= ~(ended_by_env | finished)
         if not bool(alive.any()):
             break
@@ -192,4 +194,4 @@ def _run_batch(env, expert, obs, params, assembly_success) -> dict:
     }
 
 
-__all__ = ["collect_demos", "CollectResult"]
+__all__ = ["collect_demos", "CollectResult", "run_expert_batch"]

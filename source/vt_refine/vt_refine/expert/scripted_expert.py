@@ -1,13 +1,16 @@
 """A scripted bimanual expert for the assembly tasks, batched over envs.
 
-The left arm grasps the socket and the right arm the plug (both from the side, fingers horizontal),
-both lift, the plug is brought above the socket in the air, aligned with the socket's axis, inserted
-(with a small circular search when contact stalls it) and released. Joint-position targets come from
-the twin's batched IK; the expert reads privileged state (part poses) the way a teleoperator sees it.
+The way the paper's real operator assembles (31 public peg-in-hole demos): the left hand takes the socket,
+lifts it a little, slides it to the middle of the table and sets it down; the right hand takes the plug, lifts
+it over the socket, aligns it with the socket's axis and inserts it into (or over) the socket standing on the
+table, pushing it home, then lets go. Where the left fingers would be in the plug's way (a nut over a bolt's
+shank, a collar over a shaft), the left hand lets go of the socket and backs away before the plug comes down.
+A plug without a seat (the collar) is held at its assembled pose instead of released.
 
-Legend: E envs; poses are (E, 4, 4) homogeneous matrices in the env frame (table top at z = 0).
-Phases run on a per-env step counter, with per-env randomised durations and waypoints so that demos
-differ the way human ones do.
+Joint-position targets come from the twin's batched IK; the expert reads privileged state (part poses) the way
+a teleoperator sees it. Legend: E envs; poses are (E, 4, 4) homogeneous matrices in the env frame (table top at
+z = 0). Phases run on a per-env step counter with per-env randomised durations and waypoints, so that demos
+differ the way human ones do; the insertion ends on state (the plug seated), not on the clock.
 """
 
 from __future__ import annotations
@@ -22,67 +25,64 @@ from vt_refine.assets.kinematics import ArmKinematics, frame_from_axes
 from vt_refine.assets.parts import AssemblyGeometry
 
 PHASES = ("pregrasp", "approach", "close", "lift", "align", "insert", "release", "retreat")
+"""The script. ``lift``: the left hand lifts, slides and sets down the socket while the right hand lifts the plug
+over it; ``align``: the plug comes onto the socket's axis (and a left hand in its way lets go and backs off)."""
 
 
 @dataclass
 class ScriptedExpertCfg:
-    """Hyper-parameters of the scripted expert (durations in control steps at 15 Hz)."""
+    """Hyper-parameters of the scripted expert (durations in control steps at 15 Hz, lengths in m)."""
 
     durations: dict[str, int] = field(default_factory=lambda: {
-        "pregrasp": 22, "approach": 16, "close": 10, "lift": 24, "align": 36, "insert": 60, "release": 8, "retreat": 8,
+        "pregrasp": 22, "approach": 16, "close": 10, "lift": 40, "align": 36, "insert": 60, "release": 8, "retreat": 8,
     })
-    duration_jitter: float = 0.15
+    duration_jitter: float = 0.1
     """Relative +- jitter of each phase duration (uniform, per env)."""
     pregrasp_backoff: float = 0.085
-    """Distance [m] behind the grasp point along the approach axis before closing in."""
+    """Distance behind the grasp point along the approach axis before closing in."""
     approach_pitch_deg: float = 15.0
     """The fingers point this far below horizontal when grasping a low grasp site, so the wrist and gripper
     body stay clear of the table while the finger tips reach low [deg]."""
     level_grasp_height: float = 0.04
-    """Grasp sites at least this high above the table are approached level (pitch 0) [m]."""
+    """Grasp sites at least this high above the table are approached level (pitch 0)."""
     grasp_point_ahead: float = 0.015
-    """The grasp point (the part's grasp site) sits this far ahead of the pad centres, towards the tips [m]."""
+    """The grasp point (the part's grasp site) sits this far ahead of the pad centres, towards the tips."""
     squeeze: float = 0.012
-    """Finger target inside the object surface [m]: with the 400 N/m finger PD, about 4.8 N per pad (the fingers'
-    effort limit is 5 N). MuJoCo's soft friction lets a held part creep through the pads at a rate that falls as the
-    pads press deeper, and a socket creeping down its grasp brings the left fingers up under the plug's seat."""
-    carry_socket_pos: tuple[float, float, float] = (0.0, -0.06, 0.11)
-    """Where the left grasp frame holds the socket in the air (env frame) [m]."""
-    carry_noise: float = 0.01
-    """Uniform +- noise on carry positions [m]."""
-    lift_height: float = 0.12
-    """Height the right arm lifts the plug by before aligning [m] (at least)."""
-    carry_clearance: float = 0.06
-    """While carried, the plug's bottom stays this far above the held socket's top [m]."""
+    """Finger target inside the object surface: with the 400 N/m finger PD, about 4.8 N per pad (the fingers'
+    effort limit is 5 N). MuJoCo's soft friction lets a held part creep through the pads at a rate that falls as
+    the pads press deeper."""
+    socket_place_xy: tuple[float, float] = (0.0, 0.0)
+    """Where the left hand sets the socket down (env frame): the middle of the table, as the real operator did."""
+    place_noise: float = 0.01
+    """Uniform +- noise on the place position, per axis."""
+    socket_lift: float = 0.015
+    """How high the socket is lifted while it slides to its place (the real operator: at most 22 mm)."""
+    set_down_gap: float = 0.001
+    """The socket is set down this far above the table (the last mm it drops keeps the pads off the table)."""
     preinsert_gap: float = 0.015
-    """Gap between the plug's bottom and the socket's top before inserting [m]."""
-    hover_height: float = 0.05
-    """The plug first hovers this far above the pre-insert height, then comes down onto the socket's axis [m]."""
+    """Gap between the plug's bottom and the socket's top before inserting."""
+    hover_height: float = 0.03
+    """The plug is carried this far above the pre-insert height, then comes down onto the socket's axis; above
+    ``socket_lift``, so the plug clears the sliding socket."""
     insert_speed: float = 0.0012
-    """Descent per control step during insertion [m] (about 18 mm/s)."""
-    insert_overshoot: float = 0.003
-    """The descent target goes this far past the assembled depth [m] so contact keeps pushing."""
+    """Descent per control step during insertion (about 18 mm/s)."""
+    push_depth: float = 0.008
+    """The descent target lies this far below the assembled pose, so the arm pushes a seated plug home whatever
+    its exact height; a plug without a seat is taken to its assembled pose exactly."""
     seat_tolerance: float = 0.0015
-    """The plug counts as seated within this height of its assembled pose, on the socket's axis within
-    ``seat_xy_tolerance`` [m]."""
-    seat_xy_tolerance: float = 0.0015
-    """Lateral tolerance of the seated check [m]."""
+    """The plug counts as seated within this height of its assembled pose, on the socket's axis within the fit's
+    play plus ``seat_xy_margin``."""
+    seat_xy_margin: float = 0.001
     seat_steps: int = 3
-    """Steps the plug must stay seated before the hand lets go: the release starts then, not at the end of the
-    insert phase, because every step the parts are carried the socket creeps further through the left pads."""
-    search_radius: float = 0.0015
-    """Radius of the circular search when insertion stalls [m]."""
-    search_period: int = 12
-    """Steps per search circle."""
-    stall_steps: int = 8
-    """Steps without progress (plug above the descent target by > 2 mm) before searching."""
+    """Steps the plug must stay seated before the insertion ends (the release starts then)."""
+    release_backoff: float = 0.06
+    """How far an open hand backs away along its approach axis."""
     socket_yaw_share: float = 1.0
-    """Fraction (0..1) of the plug's yaw correction about the insertion axis made by turning the socket (left hand)
-    instead of the plug: at the high carry pose the right wrist is near its singularity (forearm roll and wrist
-    rotate almost coaxial), where a ~20 deg hand yaw makes the IK flip the wrist and fling the plug out of the pads,
-    while the left arm holds the socket low with its wrist well bent."""
+    """Fraction (0..1) of the plug's yaw correction about the insertion axis made by turning the socket while the
+    left hand slides it, the rest by the right wrist: turning the right hand by ~20 deg near the high carry pose
+    brings its wrist near the singularity (forearm roll and wrist rotate almost coaxial), where the IK may flip."""
     waypoint_noise: float = 0.002
-    """Uniform +- noise on grasp positions [m]."""
+    """Uniform +- noise on grasp positions."""
     ik_iterations: int = 12
 
     @classmethod
@@ -107,18 +107,11 @@ class ScriptedExpertCfg:
 
 ASSEMBLY_EXPERT_OVERRIDES: dict[str, dict] = {
     # the 23 mm nut rises only 2 mm above the pad centres (the fingers cannot go lower without touching the
-    # table): at the default 0.2 m/s lift it slides and pivots out, so lift slowly and carry it lower; the
-    # time comes out of the alignment and the insertion, which the nut's 34 mm travel still fits
+    # table): lifted quickly it slides and pivots out of the pads, so it is lifted slowly over the 79 mm bolt,
+    # and comes down the 66 mm shank faster
     "nut_and_bolt": {
-        "durations": {"lift": 56, "align": 28, "insert": 44},
-        "carry_clearance": 0.03,
-        "carry_socket_pos": (0.0, -0.06, 0.08),
-    },
-    # the bayonet's socket creeps ~0.125 mm per carried step down through the left pads until the sleeve lands
-    # on the fingertips instead of the collar: a quicker lift and alignment and a lower hover seat it sooner
-    "bayonet": {
-        "durations": {"lift": 16, "align": 24},
-        "hover_height": 0.03,
+        "durations": {"lift": 56, "align": 28, "insert": 48},
+        "insert_speed": 0.002,
     },
 }
 """Expert settings that differ from :class:`ScriptedExpertCfg`'s defaults, by assembly name."""
@@ -139,6 +132,9 @@ class ScriptedAssemblyExpert:
             )
         if not 0.0 <= self.cfg.socket_yaw_share <= 1.0:
             raise ValueError(f"ScriptedExpertCfg.socket_yaw_share must be in [0, 1]; got {self.cfg.socket_yaw_share!r}")
+        if self.cfg.hover_height <= self.cfg.socket_lift:
+            raise ValueError("ScriptedExpertCfg.hover_height must exceed socket_lift: the carried plug must clear the "
+                             "socket while it slides")
         self.geometry = geometry
         self.device = env.device
         self.num_envs = env.num_envs
@@ -156,13 +152,6 @@ class ScriptedAssemblyExpert:
         self.q_cmd = torch.zeros(e, 16, dtype=torch.float64, device=self.device)
         self.waypoints: dict[str, torch.Tensor] = {}
         self._plug_in_grasp = torch.eye(4, dtype=torch.float64, device=self.device).repeat(e, 1, 1)
-        self._best_height = torch.zeros(e, dtype=torch.float64, device=self.device)
-        self._stalled = torch.zeros(e, dtype=torch.long, device=self.device)
-        self._search_phase = torch.zeros(e, dtype=torch.float64, device=self.device)
-        self._insert_start_z = torch.zeros(e, dtype=torch.float64, device=self.device)
-        self._socket_goal_pos = torch.zeros(e, 3, dtype=torch.float64, device=self.device)
-        self._socket_goal_set = torch.zeros(e, dtype=torch.bool, device=self.device)
-        self._socket_goal_yaw = torch.zeros(e, dtype=torch.float64, device=self.device)
         self._seated = torch.zeros(e, dtype=torch.long, device=self.device)
 
     # ------------------------------------------------------------------ state
@@ -191,13 +180,14 @@ class ScriptedAssemblyExpert:
 
     # ------------------------------------------------------------------ planning
     def reset(self, env_ids: torch.Tensor | None = None) -> None:
-        """Plan the grasps of the given envs from the current part poses (call after env reset)."""
+        """Plan the grasps, the socket's place and the plug's carry pose of the given envs from the current part
+        poses (call after env reset)."""
         if env_ids is None:
             env_ids = torch.arange(self.num_envs, device=self.device)
         n = len(env_ids)
         if n == 0:
             return
-        cfg = self.cfg
+        cfg, geo = self.cfg, self.geometry
         jitter = 1.0 + cfg.duration_jitter * self._uniform(n, len(PHASES))
         base = torch.tensor([cfg.durations[p] for p in PHASES], dtype=torch.float64, device=self.device)
         self.boundaries[env_ids] = torch.cumsum(torch.round(base * jitter).long().clamp(min=1), dim=1)
@@ -209,38 +199,47 @@ class ScriptedAssemblyExpert:
         # their spawn height, and a grasp planned that high would close above a short part's top
         socket = _resting_on_table(self._part_pose("socket")[env_ids])
         plug = _resting_on_table(self._part_pose("plug")[env_ids])
-        sock_grasp = self._grasp_pose(socket, self.geometry.socket_grasp, (0.0, 1.0, 0.0), n, self.left, q[:, 0:6])
-        plug_grasp = self._grasp_pose(plug, self.geometry.plug_grasp, (0.0, -1.0, 0.0), n, self.right, q[:, 8:14])
-        home_l = self.left.forward(q[:, 0:6])
-        home_r = self.right.forward(q[:, 8:14])
+        grasp_l = self._grasp_pose(socket, geo.socket_grasp, (0.0, 1.0, 0.0), n, self.left, q[:, 0:6])
+        grasp_r = self._grasp_pose(plug, geo.plug_grasp, (0.0, -1.0, 0.0), n, self.right, q[:, 8:14])
+
+        # the socket's place: the middle of the table, turned by its share of the plug's yaw correction
+        place = torch.eye(4, dtype=torch.float64, device=self.device).repeat(n, 1, 1)
+        place[:, :2, 3] = torch.tensor(cfg.socket_place_xy, dtype=torch.float64, device=self.device)
+        place[:, :2, 3] += cfg.place_noise * self._uniform(n, 2)
+        place[:, 2, 3] = cfg.set_down_gap
+        rel = torch.linalg.inv(socket) @ plug
+        correction = _yaw_correction(rel[:, :3, :3], geo.yaw_symmetry)
+        socket_yaw = torch.atan2(socket[:, 1, 0], socket[:, 0, 0])
+        place[:, :3, :3] = _rot_z(socket_yaw - cfg.socket_yaw_share * correction)
+        place_l = place @ torch.linalg.inv(socket) @ grasp_l
+
+        # the plug's carry pose: over the place, its bottom at the hover height above the socket's top
+        carry_plug = plug.clone()
+        carry_plug[:, :2, 3] = place[:, :2, 3]
+        carry_plug[:, 2, 3] = geo.socket_height + cfg.preinsert_gap + cfg.hover_height
+        carry_r = carry_plug @ torch.linalg.inv(plug) @ grasp_r
+        lifted_r = grasp_r.clone()
+        lifted_r[:, 2, 3] = carry_r[:, 2, 3]  # straight up first: the plug never sweeps over the socket low
 
         wp = self.waypoints
-        for key in ("home_l", "home_r", "pre_l", "pre_r", "grasp_l", "grasp_r", "carry_l", "carry_r"):
+        for key in ("home_l", "home_r", "pre_l", "pre_r", "grasp_l", "grasp_r", "lifted_l", "slid_l", "place_l",
+                    "away_l", "lifted_r", "carry_r"):
             if key not in wp:
                 wp[key] = torch.eye(4, dtype=torch.float64, device=self.device).repeat(self.num_envs, 1, 1)
-        wp["home_l"][env_ids], wp["home_r"][env_ids] = home_l, home_r
-        wp["grasp_l"][env_ids], wp["grasp_r"][env_ids] = sock_grasp, plug_grasp
-        wp["pre_l"][env_ids] = _translate_local(sock_grasp, (-cfg.pregrasp_backoff, 0.0, 0.0))
-        wp["pre_r"][env_ids] = _translate_local(plug_grasp, (-cfg.pregrasp_backoff, 0.0, 0.0))
-        carry_l = sock_grasp.clone()
-        carry_l[:, :3, 3] = torch.tensor(cfg.carry_socket_pos, dtype=torch.float64, device=self.device)
-        carry_l[:, :3, 3] += cfg.carry_noise * self._uniform(n, 3)
-        wp["carry_l"][env_ids] = carry_l
-        carry_r = plug_grasp.clone()
-        # high enough that the plug's bottom clears the held socket's top by carry_clearance
-        geo = self.geometry
-        socket_top = carry_l[:, 2, 3] - geo.socket_grasp.center[2] + geo.socket_height
-        carry_r[:, 2, 3] = torch.maximum(carry_r[:, 2, 3] + cfg.lift_height,
-                                         socket_top + cfg.carry_clearance + geo.plug_grasp.center[2])
-        carry_r[:, 1, 3] = 0.5 * (carry_r[:, 1, 3] + carry_l[:, 1, 3]) + 0.05
-        wp["carry_r"][env_ids] = carry_r
+        wp["home_l"][env_ids] = self.left.forward(q[:, 0:6])
+        wp["home_r"][env_ids] = self.right.forward(q[:, 8:14])
+        wp["grasp_l"][env_ids], wp["grasp_r"][env_ids] = grasp_l, grasp_r
+        wp["pre_l"][env_ids] = _translate_local(grasp_l, (-cfg.pregrasp_backoff, 0.0, 0.0))
+        wp["pre_r"][env_ids] = _translate_local(grasp_r, (-cfg.pregrasp_backoff, 0.0, 0.0))
+        up = torch.tensor([0.0, 0.0, cfg.socket_lift], dtype=torch.float64, device=self.device)
+        wp["lifted_l"][env_ids] = _translate_world(grasp_l, up)
+        wp["slid_l"][env_ids] = _translate_world(place_l, up)
+        wp["place_l"][env_ids] = place_l
+        wp["away_l"][env_ids] = _translate_world(_translate_local(place_l, (-cfg.release_backoff, 0.0, 0.0)), 2 * up)
+        wp["lifted_r"][env_ids], wp["carry_r"][env_ids] = lifted_r, carry_r
         # nominal hand-to-plug transform, refined from measurements once grasped
-        self._plug_in_grasp[env_ids] = torch.linalg.inv(plug_grasp) @ plug
-        self._best_height[env_ids] = 1e9
-        self._socket_goal_set[env_ids] = False
-        self._stalled[env_ids] = 0
+        self._plug_in_grasp[env_ids] = torch.linalg.inv(grasp_r) @ plug
         self._seated[env_ids] = 0
-        self._search_phase[env_ids] = 2 * math.pi * self._uniform(n, low=0.0, high=1.0)
 
     def _grasp_pose(self, part: torch.Tensor, site, approach_dir, n: int, arm: ArmKinematics,
                     q_start: torch.Tensor) -> torch.Tensor:
@@ -282,9 +281,9 @@ class ScriptedAssemblyExpert:
     # ------------------------------------------------------------------ acting
     def act(self) -> torch.Tensor:
         """Actions for this step. Tensor of shape (E, 16) in [-1, 1] (the task's action space)."""
-        cfg = self.cfg
+        cfg, geo = self.cfg, self.geometry
         q = self._joint_pos()
-        self._release_seated_plugs()
+        self._end_seated_insertions()
         phase = self.phase
         t = self.step_count
         starts = torch.cat([torch.zeros_like(self.boundaries[:, :1]), self.boundaries[:, :-1]], dim=1)
@@ -293,60 +292,65 @@ class ScriptedAssemblyExpert:
         u = ((t - p0).double() / (p1 - p0).clamp(min=1).double()).clamp(0.0, 1.0)  # linear phase progress
         s = _smoothstep(u)
         wp = self.waypoints
-
         ph = {name: phase == i for i, name in enumerate(PHASES)}
         done = phase >= len(PHASES)
+        after_lift = ~(ph["pregrasp"] | ph["approach"] | ph["close"] | ph["lift"])
+        lets_go = not geo.socket_held_while_inserting
 
-        # ---- left arm: home -> pregrasp -> grasp -> (close) -> carry, then hold
-        target_l = wp["carry_l"].clone()
+        # ---- left arm: home -> pregrasp -> grasp -> (close) -> lift, slide, set down -> hold, or let go and back off
+        target_l = wp["place_l"].clone()
         target_l = torch.where(ph["pregrasp"][:, None, None], _interp_pose(wp["home_l"], wp["pre_l"], s), target_l)
         target_l = torch.where(ph["approach"][:, None, None], _interp_pose(wp["pre_l"], wp["grasp_l"], s), target_l)
         target_l = torch.where(ph["close"][:, None, None], wp["grasp_l"], target_l)
-        target_l = torch.where(ph["lift"][:, None, None], _interp_pose(wp["grasp_l"], wp["carry_l"], s), target_l)
+        lift_path = _along_path([wp["grasp_l"], wp["lifted_l"], wp["slid_l"], wp["place_l"]], (0.25, 0.5, 0.25), u)
+        target_l = torch.where(ph["lift"][:, None, None], lift_path, target_l)
+        if lets_go:  # the first quarter of the alignment opens the hand, the second backs it away
+            back = _interp_pose(wp["place_l"], wp["away_l"], _smoothstep((u * 4.0 - 1.0).clamp(0.0, 1.0)))
+            target_l = torch.where(ph["align"][:, None, None], back, target_l)
+            target_l = torch.where((after_lift & ~ph["align"])[:, None, None], wp["away_l"], target_l)
 
-        # ---- right arm: same until lift; then closed-loop alignment / insertion on the socket's pose
+        # ---- right arm: same until lift (straight up, then over the place); then closed loop on the socket's pose
         target_r = wp["carry_r"].clone()
         target_r = torch.where(ph["pregrasp"][:, None, None], _interp_pose(wp["home_r"], wp["pre_r"], s), target_r)
         target_r = torch.where(ph["approach"][:, None, None], _interp_pose(wp["pre_r"], wp["grasp_r"], s), target_r)
         target_r = torch.where(ph["close"][:, None, None], wp["grasp_r"], target_r)
-        target_r = torch.where(ph["lift"][:, None, None], _interp_pose(wp["grasp_r"], wp["carry_r"], s), target_r)
-
-        in_loop = ph["align"] | ph["insert"] | ph["release"] | ph["retreat"] | done
-        if in_loop.any():
-            target_r = torch.where(in_loop[:, None, None], self._closed_loop_target(q, ph, s, u, done), target_r)
-            upright = self._upright_socket_target(q, ph)
-            # rotate the socket upright gradually over the first half of the alignment (no jerk in the pads)
-            upright = torch.where((ph["align"] & (u < 0.5))[:, None, None],
-                                  _interp_pose(wp["carry_l"], upright, align_halves(u)[0]), upright)
-            target_l = torch.where(in_loop[:, None, None], upright, target_l)
+        carry = _along_path([wp["grasp_r"], wp["lifted_r"], wp["carry_r"]], (0.5, 0.5), u)
+        target_r = torch.where(ph["lift"][:, None, None], carry, target_r)
+        if after_lift.any():
+            target_r = torch.where(after_lift[:, None, None], self._closed_loop_target(q, ph, s, u, done), target_r)
 
         q_l, _ = self.left.inverse(target_l, q[:, 0:6], iterations=cfg.ik_iterations)
         q_r, _ = self.right.inverse(target_r, q[:, 8:14], iterations=cfg.ik_iterations)
 
-        # ---- fingers: open until the close phase, then squeeze; the right hand opens on release
+        # ---- fingers: open until the close phase, then squeeze; open again where the hand lets go
         open_q = FINGER_STROKE
-        close_l = max(0.5 * self.geometry.socket_grasp.width - cfg.squeeze, 0.0)
-        close_r = max(0.5 * self.geometry.plug_grasp.width - cfg.squeeze, 0.0)
+        close_l = max(0.5 * geo.socket_grasp.width - cfg.squeeze, 0.0)
+        close_r = max(0.5 * geo.plug_grasp.width - cfg.squeeze, 0.0)
         before_close = ph["pregrasp"] | ph["approach"]
         f_l = torch.where(before_close, torch.full_like(s, open_q), torch.full_like(s, close_l))
         f_l = torch.where(ph["close"], open_q + (close_l - open_q) * s, f_l)
+        if lets_go:
+            opening = _smoothstep((u * 4.0).clamp(0.0, 1.0))
+            f_l = torch.where(ph["align"], close_l + (open_q - close_l) * opening, f_l)
+            f_l = torch.where(after_lift & ~ph["align"], torch.full_like(s, open_q), f_l)
         f_r = torch.where(before_close, torch.full_like(s, open_q), torch.full_like(s, close_r))
         f_r = torch.where(ph["close"], open_q + (close_r - open_q) * s, f_r)
-        f_r = torch.where(ph["release"], close_r + (open_q - close_r) * s, f_r)
-        f_r = torch.where(ph["retreat"] | done, torch.full_like(s, open_q), f_r)
+        if geo.seated:  # a plug without a seat stays held at its assembled pose
+            f_r = torch.where(ph["release"], close_r + (open_q - close_r) * s, f_r)
+            f_r = torch.where(ph["retreat"] | done, torch.full_like(s, open_q), f_r)
 
         q_cmd = torch.cat([q_l, f_l[:, None], -f_l[:, None], q_r, f_r[:, None], -f_r[:, None]], dim=1)
         self.q_cmd = q_cmd
         self.step_count += 1
         return (2.0 * (q_cmd - self._lo) / (self._hi - self._lo) - 1.0).clamp(-1.0, 1.0).to(torch.float32)
 
-    def _release_seated_plugs(self) -> None:
+    def _end_seated_insertions(self) -> None:
         """End the insert phase of envs whose plug has stayed seated for ``seat_steps`` steps (the later phases
         keep their durations)."""
         cfg, geo = self.cfg, self.geometry
         rel = torch.linalg.inv(self._part_pose("socket")) @ self._part_pose("plug")
         seated = ((rel[:, 2, 3] - geo.assembled_plug_z).abs() < cfg.seat_tolerance) & (
-            torch.linalg.norm(rel[:, :2, 3], dim=-1) < cfg.seat_xy_tolerance)
+            torch.linalg.norm(rel[:, :2, 3], dim=-1) < geo.clearance + cfg.seat_xy_margin)
         inserting = self.phase == PHASES.index("insert")
         self._seated = torch.where(inserting & seated, self._seated + 1, torch.zeros_like(self._seated))
         ready = self._seated >= cfg.seat_steps
@@ -354,29 +358,6 @@ class ScriptedAssemblyExpert:
             k = PHASES.index("insert")
             shift = (self.boundaries[:, k] - self.step_count).clamp(min=0) * ready.long()
             self.boundaries[:, k:] -= shift[:, None]
-
-    def _upright_socket_target(self, q, ph) -> torch.Tensor:
-        """Left tool target that holds the socket upright (its yaw kept) where it was when the lift ended:
-        a socket pivoting in the pads under gravity would otherwise tilt the insertion axis."""
-        socket = self._part_pose("socket")
-        grasp_l = self.left.forward(q[:, 0:6])
-        in_hand = torch.linalg.inv(grasp_l) @ socket
-        start = ph["align"] & ~self._socket_goal_set
-        self._socket_goal_pos = torch.where(start[:, None], socket[:, :3, 3], self._socket_goal_pos)
-        # turn the socket (its yaw kept otherwise) by its share of the plug's yaw correction, fixed at the start
-        socket_yaw = torch.atan2(socket[:, 1, 0], socket[:, 0, 0])
-        rel = torch.linalg.inv(socket) @ self._part_pose("plug")
-        rel_yaw = torch.atan2(rel[:, 1, 0], rel[:, 0, 0])
-        goal_rel = _yaw_aligned(rel[:, :3, :3], int(getattr(self.geometry, "yaw_symmetry", 1)))
-        correction = torch.remainder(torch.atan2(goal_rel[:, 1, 0], goal_rel[:, 0, 0]) - rel_yaw + math.pi,
-                                     2 * math.pi) - math.pi  # the plug's yaw correction in the socket frame [rad]
-        share = self.cfg.socket_yaw_share
-        self._socket_goal_yaw = torch.where(start, socket_yaw - share * correction, self._socket_goal_yaw)
-        self._socket_goal_set |= start
-        goal = torch.eye(4, dtype=torch.float64, device=self.device).repeat(self.num_envs, 1, 1)
-        goal[:, :3, :3] = _rot_z(self._socket_goal_yaw)
-        goal[:, :3, 3] = self._socket_goal_pos
-        return goal @ torch.linalg.inv(in_hand)
 
     def _closed_loop_target(self, q, ph, s, u, done) -> torch.Tensor:
         """Right grasp-frame target that puts the plug on the socket's axis at the planned height.
@@ -393,39 +374,28 @@ class ScriptedAssemblyExpert:
         self._plug_in_grasp = torch.where(holding[:, None, None], measured, self._plug_in_grasp)
 
         rel = torch.linalg.inv(socket) @ plug  # plug in socket frame
-        height = rel[:, 2, 3]
-        z_pre = geo.assembled_plug_z + geo.insertion_depth + cfg.preinsert_gap
-        z_goal = geo.assembled_plug_z - cfg.insert_overshoot
+        z_pre = geo.socket_height + cfg.preinsert_gap
+        z_hover = z_pre + cfg.hover_height
+        # a seated plug is pushed home past its assembled pose; one without a seat is taken exactly there
+        z_goal = geo.assembled_plug_z - (cfg.push_depth if geo.seated else 0.0)
         insert_start = self.boundaries[:, PHASES.index("insert") - 1]
         steps_in = (self.step_count - insert_start).clamp(min=0).double()
-        # align: first hover well above the socket, then come down to the pre-insert height
-        z_hover = z_pre + cfg.hover_height
+        # align: first travel at the hover height onto the socket's axis, then come down to the pre-insert height
         first_half, second_half = align_halves(u)
         z_align = z_hover + (z_pre - z_hover) * second_half
         z_des = torch.where(ph["align"], z_align, (z_pre - cfg.insert_speed * steps_in).clamp(min=z_goal))
-        # once seated, hold the plug where it belongs instead of pressing it on: the push would load the socket's grasp
-        z_des = torch.where(ph["release"] | ph["retreat"] | done, torch.full_like(height, geo.assembled_plug_z), z_des)
-
-        # circular search while insertion stalls above the descent target
-        stalled = ph["insert"] & (height > z_des + 0.002) & (height > self._best_height - 2e-4)
-        self._stalled = torch.where(stalled, self._stalled + 1, torch.zeros_like(self._stalled))
-        self._best_height = torch.where(ph["insert"], torch.minimum(self._best_height, height), self._best_height)
-        searching = self._stalled > cfg.stall_steps
-        angle = self._search_phase + 2 * math.pi * self.step_count.double() / cfg.search_period
-        offset = torch.stack([torch.cos(angle), torch.sin(angle)], -1) * cfg.search_radius * searching[:, None]
+        # once seated, hold the plug where it belongs instead of pressing on: the push would load the socket
+        z_des = torch.where(ph["release"] | ph["retreat"] | done, torch.full_like(z_des, geo.assembled_plug_z), z_des)
 
         goal = torch.eye(4, dtype=torch.float64, device=self.device).repeat(self.num_envs, 1, 1)
         goal[:, 2, 3] = z_des
-        goal[:, :2, 3] = offset
         # keep the plug's yaw about the socket axis where the fit is symmetric, else align it exactly
-        goal[:, :3, :3] = _yaw_aligned(rel[:, :3, :3], int(getattr(geo, "yaw_symmetry", 1)))
-        plug_goal = socket @ goal
-        target = plug_goal @ torch.linalg.inv(self._plug_in_grasp)
-        # after release, back the open hand away along its approach axis
-        backoff = torch.zeros(self.num_envs, 3, dtype=torch.float64, device=self.device)
-        backoff[:, 0] = -0.06 * s
-        retreat = _translate_local(target, backoff)
-        target = torch.where((ph["retreat"] | done)[:, None, None], retreat, target)
+        goal[:, :3, :3] = _yaw_aligned(rel[:, :3, :3], geo.yaw_symmetry)
+        target = socket @ goal @ torch.linalg.inv(self._plug_in_grasp)
+        if geo.seated:  # after release, back the open hand away along its approach axis
+            backoff = torch.zeros(self.num_envs, 3, dtype=torch.float64, device=self.device)
+            backoff[:, 0] = -cfg.release_backoff * s
+            target = torch.where((ph["retreat"] | done)[:, None, None], _translate_local(target, backoff), target)
         # the first half of the alignment travels smoothly from the carry pose to the hover pose
         travel = _interp_pose(self.waypoints["carry_r"], target, first_half)
         return torch.where((ph["align"] & (u < 0.5))[:, None, None], travel, target)
@@ -468,6 +438,24 @@ def _translate_local(pose: torch.Tensor, offset) -> torch.Tensor:
     return out
 
 
+def _translate_world(pose: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    out = pose.clone()
+    out[..., :3, 3] = pose[..., :3, 3] + offset
+    return out
+
+
+def _along_path(poses: list[torch.Tensor], fractions: tuple[float, ...], u: torch.Tensor) -> torch.Tensor:
+    """Pose along a path of waypoints at linear progress ``u`` (E,): segment i takes ``fractions[i]`` of the time
+    and its own smoothstep, so the path stops at every waypoint instead of turning a corner at speed."""
+    out = poses[0].clone()
+    start = 0.0
+    for a, b, frac in zip(poses[:-1], poses[1:], fractions):
+        local = ((u - start) / frac).clamp(0.0, 1.0)
+        out = torch.where((u >= start)[:, None, None], _interp_pose(a, b, _smoothstep(local)), out)
+        start += frac
+    return out
+
+
 def _smoothstep(s: torch.Tensor) -> torch.Tensor:
     return s * s * (3.0 - 2.0 * s)
 
@@ -488,6 +476,13 @@ def _interp_pose(a: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> torch.Ten
     out[:, :3, 3] = a[:, :3, 3] + (b[:, :3, 3] - a[:, :3, 3]) * s[:, None]
     out[:, :3, :3] = slerp_matrix(a[:, :3, :3], b[:, :3, :3], s)
     return out
+
+
+def _yaw_correction(rel_rot: torch.Tensor, symmetry: int) -> torch.Tensor:
+    """The plug's yaw correction about the socket axis [rad] to its nearest fitting yaw (0 for symmetry 0): (E,)."""
+    yaw = torch.atan2(rel_rot[:, 1, 0], rel_rot[:, 0, 0])
+    goal = torch.atan2(_yaw_aligned(rel_rot, symmetry)[:, 1, 0], _yaw_aligned(rel_rot, symmetry)[:, 0, 0])
+    return torch.remainder(goal - yaw + math.pi, 2 * math.pi) - math.pi
 
 
 def _yaw_aligned(rel_rot: torch.Tensor, symmetry: int) -> torch.Tensor:

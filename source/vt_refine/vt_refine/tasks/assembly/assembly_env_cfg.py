@@ -51,20 +51,34 @@ class AssemblyTaskCfg:
 
     assembly: str = MISSING
     """AutoMate id, name or task name of the assembly (see ``vt_refine.assets.parts.ASSEMBLY_SPECS``)."""
-    clearance: float = 0.001
-    """Radial clearance of the plug/socket fit [m]."""
-    mesh_dir: str | None = None
-    """Folder with real AutoMate meshes (plug.obj/socket.obj or .usd) to use instead of the procedural parts."""
-    assembled_plug_z: float | None = None
-    """Only with ``mesh_dir``: plug origin height in the socket frame when assembled [m]."""
-    xy_threshold: float = 0.0025
-    """Success: lateral plug-to-socket error below this [m]."""
-    height_fraction: float = 0.04
-    """Success: remaining insertion height below this fraction of the socket height."""
-    max_tilt_deg: float = 10.0
-    """Success: angle between plug and socket axes below this [deg]."""
+    clearance: float | None = None
+    """Radial play of the procedural fit [m]; None: the play measured on AutoMate's meshes (1.8-3.3 mm). With
+    ``mesh_dir``: the real meshes' play, None measures it."""
+    success: mdp.AssemblySuccessCfg = mdp.AssemblySuccessCfg()
+    """The success rule's thresholds (``assembled_plug_z`` comes from the geometry)."""
     terminate_on_success: bool = True
     """End the episode at the first assembled step (the return is then 1 or 0)."""
+
+    # ---- real meshes instead of the procedural parts (see vt_refine.assets.part_files)
+    mesh_dir: str | None = None
+    """Folder with the real plug and socket meshes (OBJ/STL/PLY or USD; z up, insertion along -z)."""
+    plug_mesh: str = "plug"
+    """The plug's file in ``mesh_dir``: a file name, or a stem whose .obj/.stl/.ply/.usd* file is looked up."""
+    socket_mesh: str = "socket"
+    """The socket's file in ``mesh_dir`` (as ``plug_mesh``)."""
+    plug_scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    """Per-axis scale of the plug file (AutoMate's scaled variants are non-uniform, e.g. (2, 2, 2.5))."""
+    socket_scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    """Per-axis scale of the socket file."""
+    mesh_unit_scale: float = 1.0
+    """Metres per file unit after the per-axis scale (0.001 for files in mm)."""
+    assembled_plug_pos: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """Position of the plug file's origin in the socket file's frame when assembled, in the socket file's units;
+    the default: the files are in their assembled configuration (as AutoMate's are)."""
+    yaw_symmetry: int = 1
+    """Yaw symmetry of a real fit about its axis (0 any yaw, n: multiples of 360/n deg); 1 aligns exactly."""
+    seated: bool = True
+    """Whether a real plug rests on a hard stop when assembled (False: only the stored pose defines it)."""
 
 
 ##
@@ -310,16 +324,58 @@ def default_device() -> str:
 def assembly_geometry(task: AssemblyTaskCfg):
     """The :class:`~vt_refine.assets.parts.AssemblyGeometry` a task cfg describes (procedural parts, or the
     real meshes of ``task.mesh_dir``); memoised, so every user of the geometry sees the same object."""
-    return _assembly_geometry(task.assembly, float(task.clearance), task.mesh_dir, task.assembled_plug_z)
+    clearance = None if task.clearance is None else float(task.clearance)
+    if task.mesh_dir is None:
+        return _procedural_geometry(task.assembly, clearance)
+    return _real_geometry(task.assembly, clearance, task.mesh_dir, task.plug_mesh, task.socket_mesh,
+                          tuple(task.plug_scale), tuple(task.socket_scale), float(task.mesh_unit_scale),
+                          tuple(task.assembled_plug_pos), int(task.yaw_symmetry), bool(task.seated))
 
 
 @functools.lru_cache(maxsize=32)
-def _assembly_geometry(assembly: str, clearance: float, mesh_dir: str | None, assembled_plug_z: float | None):
-    from vt_refine.assets.parts import load_assembly_from_files, make_assembly
+def _procedural_geometry(assembly: str, clearance: float | None):
+    from vt_refine.assets.parts import make_assembly
 
-    if mesh_dir is None:
-        return make_assembly(assembly, clearance=clearance)
-    return load_real_assembly(assembly, clearance, mesh_dir, assembled_plug_z, load_assembly_from_files)
+    return make_assembly(assembly, clearance=clearance)
+
+
+@functools.lru_cache(maxsize=32)
+def _real_geometry(assembly, clearance, mesh_dir, plug_mesh, socket_mesh, plug_scale, socket_scale, unit_scale,
+                   assembled_plug_pos, yaw_symmetry, seated):
+    from pathlib import Path
+
+    from vt_refine.assets.part_files import load_assembly_from_files
+    from vt_refine.utils.errors import UserError
+
+    folder = Path(mesh_dir).expanduser()
+    if not folder.is_dir():
+        raise UserError(f"task.mesh_dir={mesh_dir!r} is not a folder; point it at the folder holding the plug and "
+                        "socket meshes")
+
+    def find(name: str, field: str) -> Path:
+        if (folder / name).is_file():
+            return folder / name
+        for ext in (".obj", ".stl", ".ply", ".usd", ".usda", ".usdc"):
+            if (folder / f"{name}{ext}").is_file():
+                return folder / f"{name}{ext}"
+        raise UserError(f"task.{field}={name!r}: no such file (nor {name}.obj/.stl/.ply/.usd) in task.mesh_dir="
+                        f"{str(folder)!r}")
+
+    return load_assembly_from_files(
+        assembly, find(plug_mesh, "plug_mesh"), find(socket_mesh, "socket_mesh"), plug_scale=plug_scale,
+        socket_scale=socket_scale, unit_scale=unit_scale, assembled_plug_pos=assembled_plug_pos, clearance=clearance,
+        yaw_symmetry=yaw_symmetry, seated=seated)
+
+
+def success_rule(task: AssemblyTaskCfg, geometry) -> mdp.AssemblySuccessCfg:
+    """The task's success thresholds with the geometry's assembled height; refuses an xy bound below the fit's play."""
+    rule = task.success.replace(assembled_plug_z=float(geometry.assembled_plug_z))
+    if rule.xy_threshold < geometry.clearance:
+        raise ValueError(
+            f"task.success.xy_threshold={rule.xy_threshold * 1000:.2f} mm is below the fit's radial play "
+            f"{geometry.clearance * 1000:.2f} mm: a fully inserted plug resting against the bore's side would fail; "
+            "raise it to at least the play")
+    return rule
 
 
 def apply_assembly(cfg: AssemblyEnvCfg) -> None:
@@ -328,7 +384,7 @@ def apply_assembly(cfg: AssemblyEnvCfg) -> None:
 
     task = cfg.task
     geometry = assembly_geometry(task)
-    # exact convex pieces for Newton (CPU and GPU: robust grasps, 3-5x cheaper than triangle meshes);
+    # convex pieces for Newton (CPU and GPU: robust grasps, 3-5x cheaper than triangle meshes);
     # PhysX gets SDF colliders of the triangle mesh
     plug_usd, socket_usd = assembly_usd_paths(geometry)
     plug_sdf, socket_sdf = assembly_usd_paths(geometry, collision_approximation="sdf")
@@ -338,37 +394,10 @@ def apply_assembly(cfg: AssemblyEnvCfg) -> None:
     cfg.scene.socket.spawn = preset(
         default=sim_utils.UsdFileCfg(usd_path=str(socket_usd)), physx=sim_utils.UsdFileCfg(usd_path=str(socket_sdf))
     )
-    success_params = {
-        "assembled_plug_z": float(geometry.assembled_plug_z),
-        "socket_height": float(geometry.socket_height),
-        "xy_threshold": task.xy_threshold,
-        "height_fraction": task.height_fraction,
-        "max_tilt_deg": task.max_tilt_deg,
-    }
-    cfg.rewards.success.params = dict(success_params)
-    cfg.rewards.success_rate.params = dict(success_params)
+    rule = success_rule(task, geometry)
+    cfg.rewards.success.params = {"rule": rule}
+    cfg.rewards.success_rate.params = {"rule": rule}
     if task.terminate_on_success:
-        cfg.terminations.assembled = DoneTerm(func=mdp.assembled, params=dict(success_params))
+        cfg.terminations.assembled = DoneTerm(func=mdp.assembled, params={"rule": rule})
     else:
         cfg.terminations.assembled = None
-
-
-def load_real_assembly(assembly: str, clearance: float, mesh_dir: str, assembled_plug_z: float | None, loader):
-    """Real AutoMate meshes from ``mesh_dir`` (plug.* and socket.*)."""
-    from pathlib import Path
-
-    from vt_refine.utils.errors import UserError
-
-    folder = Path(mesh_dir).expanduser()
-    if not folder.is_dir():
-        raise UserError(f"task.mesh_dir={mesh_dir!r} is not a folder; point it at a folder holding plug.obj and socket.obj (or .usd)")
-    if assembled_plug_z is None:
-        raise UserError("task.assembled_plug_z is required with task.mesh_dir: the plug origin height in the socket frame when assembled [m]")
-
-    def find(role: str) -> Path:
-        for ext in (".obj", ".stl", ".ply", ".usd", ".usda", ".usdc"):
-            if (folder / f"{role}{ext}").exists():
-                return folder / f"{role}{ext}"
-        raise UserError(f"no {role}.obj/.stl/.ply/.usd in task.mesh_dir={str(folder)!r}")
-
-    return loader(assembly, find("plug"), find("socket"), assembled_plug_z, clearance=clearance)

@@ -8,7 +8,7 @@ import torch
 
 from isaaclab.managers import ManagerTermBase, RewardTermCfg
 
-from .success import assembly_success
+from .success import AssemblySuccessCfg, assembly_success
 
 if TYPE_CHECKING:
     from isaaclab.envs import ManagerBasedRLEnv
@@ -16,21 +16,14 @@ if TYPE_CHECKING:
 __all__ = ["sparse_success", "success_rate_metric"]
 
 
-def sparse_success(
-    env: ManagerBasedRLEnv,
-    assembled_plug_z: float,
-    socket_height: float,
-    xy_threshold: float = 0.0025,
-    height_fraction: float = 0.04,
-    max_tilt_deg: float = 10.0,
-) -> torch.Tensor:
+def sparse_success(env: ManagerBasedRLEnv, rule: AssemblySuccessCfg) -> torch.Tensor:
     """1 on a step where the parts are assembled, else 0 (undoing the reward manager's dt scaling,
     so the term adds exactly its weight).
 
     Returns:
         Tensor of shape (num_envs,).
     """
-    return assembly_success(env, assembled_plug_z, socket_height, xy_threshold, height_fraction, max_tilt_deg).float() / env.step_dt
+    return assembly_success(env, rule).float() / env.step_dt
 
 
 class success_rate_metric(ManagerTermBase):
@@ -48,14 +41,6 @@ class success_rate_metric(ManagerTermBase):
         log["Metrics/success_rate"] = self._ever_succeeded[env_ids].float().mean()
         self._ever_succeeded[env_ids] = False
 
-    def __call__(
-        self,
-        env: ManagerBasedRLEnv,
-        assembled_plug_z: float,
-        socket_height: float,
-        xy_threshold: float = 0.0025,
-        height_fraction: float = 0.04,
-        max_tilt_deg: float = 10.0,
-    ) -> torch.Tensor:
-        self._ever_succeeded |= assembly_success(env, assembled_plug_z, socket_height, xy_threshold, height_fraction, max_tilt_deg)
+    def __call__(self, env: ManagerBasedRLEnv, rule: AssemblySuccessCfg) -> torch.Tensor:
+        self._ever_succeeded |= assembly_success(env, rule)
         return torch.zeros(env.num_envs, device=env.device)

@@ -9,7 +9,7 @@ import torch
 
 from isaaclab.managers import SceneEntityCfg
 
-from .success import assembly_success
+from .success import AssemblySuccessCfg, assembly_success
 
 if TYPE_CHECKING:
     from isaaclab.envs import ManagerBasedRLEnv
@@ -19,16 +19,9 @@ __all__ = ["assembled", "part_off_table", "physics_blowup"]
 _LOG = logging.getLogger("vt_refine")
 
 
-def assembled(
-    env: ManagerBasedRLEnv,
-    assembled_plug_z: float,
-    socket_height: float,
-    xy_threshold: float = 0.0025,
-    height_fraction: float = 0.04,
-    max_tilt_deg: float = 10.0,
-) -> torch.Tensor:
+def assembled(env: ManagerBasedRLEnv, rule: AssemblySuccessCfg) -> torch.Tensor:
     """Episode ends once the parts are assembled. Bool tensor of shape (num_envs,)."""
-    return assembly_success(env, assembled_plug_z, socket_height, xy_threshold, height_fraction, max_tilt_deg)
+    return assembly_success(env, rule)
 
 
 def part_off_table(
