@@ -34,7 +34,6 @@ from .parts import (
     AssemblySpecError,
     DEFAULT_DENSITY,
     GraspSite,
-    band_slice,
     geometry_from_meshes,
     get_assembly_spec,
     hand_clears,
@@ -51,6 +50,14 @@ OVERLAP_TOLERANCE = 1e-8
 """Interpenetration volume [m^3] (10 mm^3) above which the assembled pose is refused: the plug would be buried."""
 GRASP_STEP = 0.002
 """Spacing of the candidate grasp heights [m]."""
+SECTION_STEP = 0.001
+"""Spacing of the cross-sections the grasp search reads [m]."""
+PAD_HEIGHT = 0.026
+"""Height of a FlexiTac pad [m]."""
+MIN_CONTACT_SPAN = 0.008
+"""Height over which the pads must press on the part [m]: the band's width holds there to ``CONTACT_WIDTH_TOL``."""
+CONTACT_WIDTH_TOL = 0.0003
+"""Sections this close to the band's width count as pressed [m] (faceting noise; rigid pads touch only the widest)."""
 GRASP_AXES = 12
 """Candidate closing axes, evenly spaced over 180 deg (every 15 deg)."""
 SYMMETRY_WIDTH_TOL = 0.0005
@@ -248,52 +255,61 @@ def measure_radial_play(assembled_plug: trimesh.Trimesh, socket: trimesh.Trimesh
 
 def find_grasp_site(mesh: trimesh.Trimesh, label: str, high: bool,
                     keep_clear_of: trimesh.Trimesh | None = None) -> GraspSite:
-    """The grasp site of a standing part from its cross-sections: the highest (``high``) or lowest grasp height
-    whose pad band is narrow enough to close on and no wider than the section at the grasp height itself (so the
-    pads close on the part there, not on a flange above or below), with the hand clear of ``keep_clear_of``.
-
-    The width is measured across the band along the narrowest of ``GRASP_AXES`` closing axes.
+    """The grasp site of a standing part from its cross-sections, taken every ``SECTION_STEP``: the highest
+    (``high``) or lowest grasp height whose pad band is narrow enough to close on and where the pads press on the
+    part over at least ``MIN_CONTACT_SPAN`` of height (a band's width is that of its widest section: a flange
+    in the band would take the pads' whole squeeze, a ball knob touches them along a line), with the hand clear
+    of ``keep_clear_of``. The width is measured along the narrowest of ``GRASP_AXES`` closing axes.
     """
     env = GRIPPER_ENVELOPE
     top = float(mesh.bounds[1, 2])
-    highest = max(env.min_center_z, top - 0.5 * 26e-3)  # the 26 mm pad stays on the part where the part allows
-    heights = np.arange(env.min_center_z, min(highest, top) + 1e-9, GRASP_STEP)
-    if len(heights) == 0:
+    heights = np.arange(SECTION_STEP / 2, top, SECTION_STEP)
+    angles = np.arange(GRASP_AXES) * math.pi / GRASP_AXES
+    axes = np.column_stack((np.cos(angles), np.sin(angles)))
+    lo = np.full((len(heights), GRASP_AXES), np.inf)
+    hi = np.full((len(heights), GRASP_AXES), -np.inf)
+    centre = np.zeros((len(heights), 2))
+    for i, section in enumerate(mesh.section_multiplane((0, 0, 0), (0, 0, 1), heights)):
+        if section is None or len(section.vertices) == 0:
+            continue
+        points = section.to_3D().vertices[:, :2] if hasattr(section, "to_3D") else section.vertices[:, :2]
+        proj = points @ axes.T
+        lo[i], hi[i] = proj.min(0), proj.max(0)
+        centre[i] = 0.5 * (points.min(0) + points.max(0))
+    width = hi - lo  # (Z, A); inf where a height has no section
+    highest = max(env.min_center_z, top - 0.5 * PAD_HEIGHT)  # the pad stays on the part where the part allows
+    candidates = np.arange(env.min_center_z, min(highest, top) + 1e-9, GRASP_STEP)
+    if len(candidates) == 0:
         raise MeshFormatError(f"{label}: the part is {top * 1000:.1f} mm tall, too short for a grasp that keeps the "
                               f"pads {env.min_center_z * 1000:.0f} mm off the table")
-    angles = np.arange(GRASP_AXES) * math.pi / GRASP_AXES
-    axes = np.column_stack((np.cos(angles), np.sin(angles), np.zeros_like(angles)))
-    tried = []
-    for z in (heights[::-1] if high else heights):
+    narrowest = np.inf
+    for z in (candidates[::-1] if high else candidates):
         band = env.band(float(z), top)
-        points = band_slice(mesh, *band)
-        here = band_slice(mesh, z - 1e-4, z + 1e-4)
-        if len(points) == 0 or len(here) == 0:
+        rows = (heights >= band[0]) & (heights <= band[1])
+        if not rows.any() or not np.isfinite(width[rows]).all():
             continue
-        proj = points @ axes.T  # (V, A)
-        widths = proj.max(0) - proj.min(0)
-        here_proj = here @ axes.T
-        here_widths = here_proj.max(0) - here_proj.min(0)
-        best = int(np.argmin(widths))
-        tried.append(widths[best])
-        if widths[best] >= env.max_width or here_widths[best] < widths[best] - 1e-3:
+        band_width = width[rows].max(0)  # (A,)
+        best = int(np.argmin(band_width))
+        narrowest = min(narrowest, band_width[best])
+        pressed = (width[rows, best] >= band_width[best] - CONTACT_WIDTH_TOL).sum() * SECTION_STEP
+        if band_width[best] >= env.max_width or pressed < MIN_CONTACT_SPAN:
             continue
-        axis = axes[best]
-        side = np.array([-axis[1], axis[0], 0.0])
-        centre_along = 0.5 * (proj[:, best].max() + proj[:, best].min())
-        side_proj = points @ side
-        centre_side = 0.5 * (side_proj.max() + side_proj.min())
-        centre = centre_along * axis + centre_side * side
-        site = GraspSite(center=(float(centre[0]), float(centre[1]), float(z)), closing_axis=tuple(float(v) for v in axis),
-                         width=float(widths[best]), height_range=band, symmetry_order=_symmetry_order(widths, best))
+        axis = np.array([*axes[best], 0.0])
+        mid = float(0.5 * (lo[rows, best].min() + hi[rows, best].max()))
+        xy = centre[rows].mean(0)
+        across = np.array([-axis[1], axis[0], 0.0])
+        point = mid * axis + float(xy @ across[:2]) * across
+        site = GraspSite(center=(float(point[0]), float(point[1]), float(z)),
+                         closing_axis=tuple(float(v) for v in axis), width=float(band_width[best]),
+                         height_range=band, symmetry_order=_symmetry_order(band_width, best))
         if keep_clear_of is not None and not hand_clears(site, keep_clear_of):
             continue
         return site
-    narrowest = min(tried) * 1000 if tried else float("nan")
     raise MeshFormatError(
-        f"{label}: no grasp height fits the gripper (narrowest band {narrowest:.1f} mm, limit "
-        f"{env.max_width * 1000:.0f} mm{', clear of the other part when assembled' if keep_clear_of is not None else ''});"
-        " check the scale and unit_scale")
+        f"{label}: no grasp height fits the gripper (narrowest band {narrowest * 1000:.1f} mm, limit "
+        f"{env.max_width * 1000:.0f} mm, pads pressed over >= {MIN_CONTACT_SPAN * 1000:.0f} mm"
+        f"{', clear of the other part when assembled' if keep_clear_of is not None else ''}); check the scale and "
+        "unit_scale")
 
 
 def _symmetry_order(widths: np.ndarray, best: int) -> int:

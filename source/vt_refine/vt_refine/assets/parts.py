@@ -261,7 +261,7 @@ class PegInHoleDesign:
     clearance: float = 3.3 * MM  # measured: 39.6 mm hole around the 33.0 mm round (3.7 mm across the 32.2 flats)
     tip_chamfer: float = 1.5 * MM  # 45 deg lead-in on the peg tip
     block_corner_radius: float = 4.0 * MM
-    plug_grasp_z: float = 57.0 * MM  # high on the peg: the right pads stay 6 mm above the block when it is in
+    plug_grasp_z: float = 66.0 * MM  # high on the peg, as the real operator: the hands stay 3.8 mm apart when it is in
     socket_grasp_z: float = 21.5 * MM  # low on the block, pads 4 mm off the table
 
 

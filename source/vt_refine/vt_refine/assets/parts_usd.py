@@ -187,7 +187,7 @@ def collision_pieces(mesh, clearance: float = 0.001) -> tuple[list, str]:
 
     coacd.set_log_level("error")
     parts = coacd.run_coacd(coacd.Mesh(np.asarray(mesh.vertices), np.asarray(mesh.faces)), threshold=COACD_THRESHOLD,
-                            max_ch_vertex=64, seed=0)  # Newton keeps at most 64 hull vertices
+                            decimate=True, max_ch_vertex=64, seed=0)  # Newton keeps at most 64 hull vertices
     pieces = [trimesh.Trimesh(vertices=v, faces=f, process=True) for v, f in parts]
     pieces = [p.convex_hull for p in pieces if len(p.faces) >= 4]
     # how far the hulls reach outside the part: sampled on their surfaces
