@@ -22,11 +22,10 @@ def expert_success(task: str, episodes: int, num_envs: int, seed: int, device: s
     from vt_refine.evaluation import wilson_interval
     from vt_refine.expert import ScriptedAssemblyExpert
     from vt_refine.expert.collect import run_expert_batch
-    from vt_refine.tasks.assembly.assembly_env_cfg import apply_assembly, assembly_geometry
+    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
 
     def let_the_expert_release(cfg):  # as collection: success is judged when the script ends
         cfg.task.terminate_on_success = False
-        apply_assembly(cfg)
 
     start = time.perf_counter()
     env = make_env(task, num_envs=num_envs, device=device, seed=seed, cfg_hook=let_the_expert_release)

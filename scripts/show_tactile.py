@@ -22,13 +22,12 @@ def main(argv=None) -> int:
 
     from vt_refine.envs import make_env
     from vt_refine.expert import ScriptedAssemblyExpert
-    from vt_refine.tasks.assembly.assembly_env_cfg import apply_assembly, assembly_geometry
+    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
     from vt_refine.utils.errors import UserError
     from vt_refine.viz import save_tactile_gif, save_tactile_heatmaps
 
     def keep_going(cfg):
         cfg.task.terminate_on_success = False
-        apply_assembly(cfg)
 
     try:
         env = make_env(args.task, num_envs=1, device=args.device, seed=args.seed, cfg_hook=keep_going)

@@ -198,20 +198,17 @@ def test_a_task_builds_from_mesh_files_with_collider_grasp_and_success_rule(flan
     from pxr import Usd, UsdGeom
 
     from vt_refine.envs import make_env
-    from vt_refine.tasks.assembly.assembly_env_cfg import apply_assembly, assembly_geometry
+    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
     from vt_refine.tasks.assembly.mdp.success import assembly_success
 
     folder, _, _ = flanged
     monkeypatch.setenv("VT_REFINE_CACHE_DIR", str(tmp_path / "cache"))
-
-    def real_meshes(cfg):
-        task = cfg.task
-        task.mesh_dir, task.plug_mesh, task.socket_mesh = str(folder), "my_plug_part", "the_socket.stl"
-        task.plug_scale = task.socket_scale = tuple(SCALE)
-        task.mesh_unit_scale, task.yaw_symmetry = 1e-3, 0
-        apply_assembly(cfg)
-
-    env = make_env("VTRefine-Bayonet-Aloha", num_envs=1, device="cpu", seed=0, cfg_hook=real_meshes)
+    scale = "[" + ",".join(str(v) for v in SCALE) + "]"
+    # the command-line path: Hydra overrides of env.task, as `isaaclab train ... env.task.mesh_dir=...` gives them
+    overrides = [f"env.task.mesh_dir={folder}", "env.task.plug_mesh=my_plug_part", "env.task.socket_mesh=the_socket.stl",
+                 f"env.task.plug_scale={scale}", f"env.task.socket_scale={scale}", "env.task.mesh_unit_scale=0.001",
+                 "env.task.yaw_symmetry=0"]
+    env = make_env("VTRefine-Bayonet-Aloha", num_envs=1, device="cpu", seed=0, overrides=overrides)
     try:
         geometry = assembly_geometry(env.cfg.task)
         assert geometry.plug_grasp.width == pytest.approx(22.0 * MM, abs=0.3 * MM)

@@ -19,7 +19,7 @@ def run_demo(task: str, num_envs: int, device: str | None, seed: int, output: st
 
     from .envs import check_task, make_env
     from .expert import ScriptedAssemblyExpert
-    from .tasks.assembly.assembly_env_cfg import apply_assembly, assembly_geometry
+    from .tasks.assembly.assembly_env_cfg import assembly_geometry
     from .tasks.assembly.mdp.success import assembly_success
     from .utils.device import resolve_device
 
@@ -30,7 +30,6 @@ def run_demo(task: str, num_envs: int, device: str | None, seed: int, output: st
 
     def keep_going(cfg):  # let the expert finish its release instead of stopping at the first assembled step
         cfg.task.terminate_on_success = False
-        apply_assembly(cfg)
 
     start = time.perf_counter()
     env = make_env(task, num_envs=num_envs, device=device, seed=seed, cfg_hook=keep_going)

@@ -67,14 +67,12 @@ def make_env(
     """Create the ManagerBasedRLEnv of ``task`` (kit-less on Newton by default).
 
     Args:
-        cfg_hook: Called with the resolved env cfg before the env is built (to tweak it in code).
+        cfg_hook: Called with the resolved env cfg before the env is built (to tweak it in code, e.g. its
+            ``task`` fields: the parts and the success rule are applied from ``cfg.task`` after the hook).
     """
     cfg = make_env_cfg(task, num_envs=num_envs, device=device, seed=seed, overrides=overrides)
     if cfg_hook is not None:
         cfg_hook(cfg)
-        from isaaclab_tasks.utils.hydra import resolve_presets
+    from .tasks.assembly.assembly_env import make_assembly_env
 
-        resolve_presets(cfg)  # the hook may have put new preset nodes (e.g. part spawns) in the tree
-    from isaaclab.envs import ManagerBasedRLEnv
-
-    return ManagerBasedRLEnv(cfg=cfg)
+    return make_assembly_env(cfg)

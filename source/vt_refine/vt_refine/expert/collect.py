@@ -78,7 +78,7 @@ def collect_demos(
 
     from ..data.hdf5_dataset import DemoWriter
     from ..envs import check_task, make_env
-    from ..tasks.assembly.assembly_env_cfg import apply_assembly, assembly_geometry
+    from ..tasks.assembly.assembly_env_cfg import assembly_geometry
     from ..utils.device import resolve_device
     from .scripted_expert import ScriptedAssemblyExpert
 
@@ -104,7 +104,6 @@ def collect_demos(
 
     def let_the_expert_release(cfg):  # record the release too; success is judged when the script ends
         cfg.task.terminate_on_success = False
-        apply_assembly(cfg)
 
     env = make_env(task, num_envs=num_envs, device=device, seed=seed, cfg_hook=let_the_expert_release)
     try:
@@ -116,7 +115,7 @@ def collect_demos(
         expected = {key: (tuple(value.shape[1:]), "float32") for key, value in frames.items()}
         expected["actions"] = ((env.action_manager.total_action_dim,), "float32")
         env_args = {"seed": seed, "num_envs": num_envs, "expert": "ScriptedAssemblyExpert",
-                    "assembly": str(env.cfg.task.assembly), "clearance": env.cfg.task.clearance}
+                    "assembly": str(env.cfg.task.assembly), "clearance": float(geometry.clearance)}
         start = time.perf_counter()
         with DemoWriter(output, task=task, env_args=env_args, expected=expected) as writer:
             remaining = writer.resume_count(num_demos)
