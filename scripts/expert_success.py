@@ -17,7 +17,7 @@ ALL_TASKS = ("VTRefine-PegInHole-Aloha", "VTRefine-NutBolt-Aloha", "VTRefine-Bay
              "VTRefine-Connector-Aloha", "VTRefine-ShaftCollar-Aloha")
 
 
-def expert_success(task: str, episodes: int, num_envs: int, seed: int, device: str) -> dict:
+def expert_success(task: str, episodes: int, num_envs: int, seed: int, device: str, overrides=()) -> dict:
     from vt_refine.envs import make_env
     from vt_refine.evaluation import wilson_interval
     from vt_refine.expert import ScriptedAssemblyExpert
@@ -28,7 +28,8 @@ def expert_success(task: str, episodes: int, num_envs: int, seed: int, device: s
         cfg.task.terminate_on_success = False
 
     start = time.perf_counter()
-    env = make_env(task, num_envs=num_envs, device=device, seed=seed, cfg_hook=let_the_expert_release)
+    env = make_env(task, num_envs=num_envs, device=device, seed=seed, overrides=overrides,
+                   cfg_hook=let_the_expert_release)
     try:
         rule = env.cfg.rewards.success.params["rule"]
         expert = ScriptedAssemblyExpert(env, assembly_geometry(env.cfg.task), seed=seed)
@@ -58,6 +59,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--output", default=None, help="also write the JSON here")
+    parser.add_argument("--overrides", nargs="*", default=[],
+                        help="env cfg overrides, e.g. env.task.mesh_dir=DIR (see scripts/write_example_meshes.py)")
     args = parser.parse_args()
     from vt_refine.envs import check_task
     from vt_refine.utils.errors import UserError
@@ -69,7 +72,8 @@ def main() -> int:
         print(f"expert_success: error: {error}", file=sys.stderr)
         return 2
     with contextlib.redirect_stdout(sys.stderr):  # Isaac Lab's banners; stdout carries only the JSON
-        results = [expert_success(t, args.episodes, args.num_envs, args.seed, args.device) for t in args.tasks]
+        results = [expert_success(t, args.episodes, args.num_envs, args.seed, args.device, args.overrides)
+                   for t in args.tasks]
     text = json.dumps(results, indent=2)
     print(text)
     if args.output:

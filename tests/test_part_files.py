@@ -16,47 +16,22 @@ from vt_refine.assets.part_files import (
     load_assembly_from_files,
     load_part_mesh,
 )
+from vt_refine.assets.example_meshes import EXAMPLE_ORIGIN_MM, EXAMPLE_SCALE, flanged_tube_pair, write_scaled
 from vt_refine.assets.parts import GRIPPER_MAX_OBJECT_WIDTH, MM, AssemblySpecError, make_assembly
 
-SCALE = np.array([2.0, 2.0, 2.5])  # AutoMate's scaled variants are non-uniform
-ORIGIN = np.array([31.0, -12.0, 7.5])  # mm: where the file's origin sits, away from the part (as CAD exports do)
-
-
-def _flanged_tube_pair():
-    """A tube with a 52 mm flange (rests on the socket's rim) and a ball knob on top, and a bulb-shaped socket with
-    a 26 mm bore and a conical lead-in, in the socket frame at their assembled pose [m]. The balls give their
-    surfaces vertices at hundreds of heights, as real CAD exports have: not stacks of z-prisms."""
-    tube = trimesh.creation.revolve(np.array([
-        (0.0, 0.0), (0.010, 0.0), (0.011, 0.001), (0.011, 0.040), (0.026, 0.040), (0.026, 0.046), (0.011, 0.046),
-        (0.011, 0.095), (0.0, 0.095)]), sections=64)
-    knob = trimesh.creation.icosphere(subdivisions=3, radius=0.012)
-    knob.apply_translation((0.0, 0.0, 0.093))
-    bulb = trimesh.creation.icosphere(subdivisions=4, radius=0.024)
-    bulb.apply_scale((1.0, 1.0, 2.2))
-    bulb.apply_translation((0.0, 0.0, 0.040))
-    body = trimesh.boolean.intersection([bulb, trimesh.creation.box(bounds=[[-0.03, -0.03, 0.0], [0.03, 0.03, 0.0908]])],
-                                        engine="manifold")
-    bore = trimesh.creation.revolve(np.array([(0.0, 0.0308), (0.013, 0.0308), (0.013, 0.0858), (0.018, 0.0918),
-                                              (0.0, 0.0918)]), sections=64)
-    socket = trimesh.boolean.difference([body, bore], engine="manifold")
-    plug = trimesh.boolean.union([tube, knob], engine="manifold")
-    plug.apply_translation((0.0, 0.0, 0.0508))
-    return plug, socket
+SCALE = np.array(EXAMPLE_SCALE)  # AutoMate's scaled variants are non-uniform
+ORIGIN = np.array(EXAMPLE_ORIGIN_MM)  # mm: where the files' origin sits, away from the part (as CAD exports do)
 
 
 def _write_scaled(mesh: trimesh.Trimesh, path, origin_mm=ORIGIN):
-    """Write a mesh [m, assembly frame] the way a scaled AutoMate file stores it: in mm, divided by SCALE,
-    relative to an origin `origin_mm` away."""
-    m = mesh.copy()
-    m.vertices = (m.vertices * 1000.0 - origin_mm) / SCALE
-    m.export(path)
-    return path
+    return write_scaled(mesh, path, SCALE, origin_mm)
 
 
 @pytest.fixture(scope="module")
 def flanged(tmp_path_factory):
+    """The worked example's files under other names: a flanged tube with a knob, a bulb socket (not prisms)."""
     folder = tmp_path_factory.mktemp("meshes")
-    tube, socket = _flanged_tube_pair()
+    tube, socket = flanged_tube_pair()
     _write_scaled(tube, folder / "my_plug_part.obj")
     _write_scaled(socket, folder / "the_socket.stl")
     return folder, tube, socket
@@ -84,7 +59,7 @@ def test_scaled_off_centre_files_load_in_the_frame_convention(flanged):
 def test_assembled_pose_given_in_the_socket_file_frame(tmp_path):
     """Files not in their assembled configuration: the plug written at its own origin, the pose given in the
     socket file's units; the loader converts it (the user never re-centres anything)."""
-    tube, socket = _flanged_tube_pair()
+    tube, socket = flanged_tube_pair()
     plug_alone = tube.copy()
     plug_alone.apply_translation((0.0, 0.0, -0.0508))
     _write_scaled(plug_alone, tmp_path / "p.obj", origin_mm=np.zeros(3))
