@@ -295,3 +295,44 @@ def test_every_task_builds_steps_and_checks_success_by_hand(_close_shared_env):
             assert not assembly_success(env, rule).any(), task
         finally:
             env.close()
+
+
+def test_outcome_metric_tells_where_scripted_episodes_stop(env):
+    """The failure-stage classifier on scripted episodes: plug left on the table, lifted and dropped, lifted
+    and held off the axis, held over the socket's axis, put at its assembled pose."""
+    from isaaclab.utils.math import quat_apply
+
+    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
+    from vt_refine.tasks.assembly.mdp.rewards import OUTCOMES
+
+    geometry = assembly_geometry(env.cfg.task)
+    term = env.reward_manager.get_term_cfg("outcome").func
+    params = env.cfg.rewards.outcome.params
+
+    def put(offset, frame="socket"):
+        if frame == "socket":
+            _place_plug(env, geometry, offset)
+            return
+        pose = env.scene["plug"].data.root_pose_w.torch.clone()
+        pose[:, :3] = env.scene.env_origins + torch.tensor(offset, device=env.device)
+        env.scene["plug"].write_root_pose_to_sim_index(root_pose=pose)
+        env.scene.update(dt=0.0)
+
+    def episode(*placements):
+        env.reset()
+        term.start_recording()
+        for placement in placements:
+            put(*placement)
+            term(env, **params)
+        term.reset()
+        return {OUTCOMES[i] for i in term.first_outcome.tolist()}
+
+    above = geometry.insertion_depth + 0.01  # 1 cm over the socket's top, on its axis
+    assert episode() == {"not_grasped"}  # the plug stays where the reset put it
+    assert episode(((0.15, 0.1, 0.08), "env"), ((0.15, 0.1, 0.0), "env")) == {"dropped"}
+    assert episode(((0.15, 0.1, 0.08), "env")) == {"not_aligned"}  # lifted, held away from the socket
+    assert episode(((0.0, 0.0, above),)) == {"aligned_not_inserted"}
+    assert episode(((0.0, 0.0, above),), ((0.0, 0.0, 0.0),)) == {"assembled"}
+    # only the first episode after start_recording counts
+    term.reset()
+    assert {OUTCOMES[i] for i in term.first_outcome.tolist()} == {"assembled"}

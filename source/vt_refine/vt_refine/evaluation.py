@@ -32,6 +32,9 @@ class EvalResult:
     device: str
     seconds: float
     per_batch: list[float] = field(default_factory=list)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    """Episodes per outcome (assembled, not_grasped, dropped, not_aligned, aligned_not_inserted): where the failed
+    ones stopped."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -155,6 +158,7 @@ def evaluate_policy(
     from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper
 
     from .envs import check_task, make_env
+    from .tasks.assembly.mdp.rewards import OUTCOMES
     from .utils.device import resolve_device
 
     if num_episodes < 1:
@@ -177,13 +181,17 @@ def evaluate_policy(
         returns = []
         per_batch = []
         done = 0
+        outcome_term = _outcome_term(env)
+        outcomes = torch.zeros(len(OUTCOMES), dtype=torch.long)
         generator = torch.Generator(device=str(env.device)).manual_seed(seed)
         for b in tqdm(range(batches), desc=f"evaluate {Path(checkpoint).name} on {task}", unit="batch",
                       disable=not progress):
             env.reset(seed=seed + b)
+            outcome_term.start_recording()
             take = min(num_envs, num_episodes - done)
             with torch.no_grad():
                 stats = _first_episode_successes(actor, vec, generator)
+            outcomes += torch.bincount(outcome_term.first_outcome[:take].cpu().clamp(min=0), minlength=len(OUTCOMES))
             wins = stats["success"][:take]
             successes += int(wins.sum())
             returns.extend(stats["returns"][:take].tolist())
@@ -192,13 +200,22 @@ def evaluate_policy(
         low, high = wilson_interval(successes, num_episodes)
         result = EvalResult(task, str(checkpoint), kind, num_episodes, successes, successes / num_episodes,
                             (round(low, 4), round(high, 4)), float(sum(returns) / max(len(returns), 1)), seed,
-                            num_envs, str(env.device), round(time.perf_counter() - start, 1), per_batch)
+                            num_envs, str(env.device), round(time.perf_counter() - start, 1), per_batch,
+                            dict(zip(OUTCOMES, outcomes.tolist())))
     finally:
         if own_env:
             env.close()
     if output is not None:
         write_json_atomic(output, result.to_dict())
     return result
+
+
+def _outcome_term(env):
+    """The env's episode-outcome metric term (see ``mdp.assembly_outcome_metric``)."""
+    term = env.reward_manager.get_term_cfg("outcome").func
+    if not hasattr(term, "start_recording"):
+        raise RuntimeError("the task's reward 'outcome' is not an assembly_outcome_metric; cannot tell where episodes end")
+    return term
 
 
 def _first_episode_successes(actor, vec, generator) -> dict:

@@ -218,10 +218,11 @@ class EventCfg:
 
 @configclass
 class RewardsCfg:
-    """Sparse success (the paper's only reward) and a zero-weight success-rate metric."""
+    """Sparse success (the paper's only reward) and a zero-weight metric of where episodes end up (success rate,
+    failure stages)."""
 
     success = RewTerm(func=mdp.sparse_success, weight=1.0, params={})
-    success_rate = RewTerm(func=mdp.success_rate_metric, weight=0.0, params={})
+    outcome = RewTerm(func=mdp.assembly_outcome_metric, weight=0.0, params={})
 
 
 @configclass
@@ -396,7 +397,7 @@ def apply_assembly(cfg: AssemblyEnvCfg) -> None:
     )
     rule = success_rule(task, geometry)
     cfg.rewards.success.params = {"rule": rule}
-    cfg.rewards.success_rate.params = {"rule": rule}
+    cfg.rewards.outcome.params = {"rule": rule, "insertion_depth": float(geometry.insertion_depth)}
     if task.terminate_on_success:
         cfg.terminations.assembled = DoneTerm(func=mdp.assembled, params={"rule": rule})
     else:
