@@ -29,7 +29,7 @@ def _write_scaled(mesh: trimesh.Trimesh, path, origin_mm=ORIGIN):
 
 @pytest.fixture(scope="module")
 def flanged(tmp_path_factory):
-    """The worked example's files under other names: a flanged tube with a knob, a bulb socket (not prisms)."""
+    """The worked example's files under other names: a flanged tube with a knob, a bulging socket (not prisms)."""
     folder = tmp_path_factory.mktemp("meshes")
     tube, socket = flanged_tube_pair()
     _write_scaled(tube, folder / "my_plug_part.obj")
@@ -68,6 +68,13 @@ def test_assembled_pose_given_in_the_socket_file_frame(tmp_path):
     g = load_assembly_from_files("00446", tmp_path / "p.obj", tmp_path / "s.obj", plug_scale=SCALE,
                                  socket_scale=SCALE, unit_scale=1e-3, assembled_plug_pos=tuple(pos))
     assert g.assembled_plug_z == pytest.approx(0.0508, abs=1e-6)
+    with pytest.raises(AssemblySpecError, match="drop another 5.0 mm"):  # 5 mm too high: floats over its seat
+        load_assembly_from_files("00446", tmp_path / "p.obj", tmp_path / "s.obj", plug_scale=SCALE,
+                                 socket_scale=SCALE, unit_scale=1e-3, assembled_plug_pos=tuple(pos + (0, 0, 2)))
+    floating = load_assembly_from_files("00446", tmp_path / "p.obj", tmp_path / "s.obj", plug_scale=SCALE,
+                                        socket_scale=SCALE, unit_scale=1e-3, assembled_plug_pos=tuple(pos + (0, 0, 2)),
+                                        seated=False)  # a stored pose without a seat may float
+    assert floating.assembled_plug_z == pytest.approx(0.0558, abs=1e-6) and not floating.seated
     with pytest.raises(AssemblySpecError, match="overlaps the socket"):  # 30 mm too low: buried
         load_assembly_from_files("00446", tmp_path / "p.obj", tmp_path / "s.obj", plug_scale=SCALE,
                                  socket_scale=SCALE, unit_scale=1e-3, assembled_plug_pos=tuple(pos - (0, 0, 12)))
@@ -80,7 +87,8 @@ def test_grasp_width_comes_from_the_cross_section_not_the_flange(flanged):
     lo, hi = g.plug_grasp.height_range
     assert lo > 0.046  # the pads' band stays above the flange
     assert g.plug_grasp.symmetry_order == 8  # round
-    assert g.socket_grasp.width < 48.0 * MM  # the bulb, at its narrow foot
+    # not on the round bulge (the pads would touch it along a line) but on the 44 mm tube above it
+    assert g.socket_grasp.width == pytest.approx(44.0 * MM, abs=0.3 * MM) and g.socket_grasp.height_range[0] > 0.044
 
 
 def test_bad_files_get_one_clear_error(tmp_path, flanged):
@@ -112,7 +120,7 @@ def test_procedural_parts_round_trip_through_files(tmp_path):
         _write_scaled(g.assembled_plug(), tmp_path / f"{key}_p.obj")
         _write_scaled(g.socket, tmp_path / f"{key}_s.ply")
         h = load_assembly_from_files(key, tmp_path / f"{key}_p.obj", tmp_path / f"{key}_s.ply", plug_scale=SCALE,
-                                     socket_scale=SCALE, unit_scale=1e-3)
+                                     socket_scale=SCALE, unit_scale=1e-3, seated=g.seated)
         assert h.assembled_plug_z == pytest.approx(g.assembled_plug_z, abs=1e-5), key
         assert h.clearance == pytest.approx(g.clearance, abs=0.1 * MM), key
         assert h.socket_held_while_inserting == g.socket_held_while_inserting, key

@@ -2,9 +2,10 @@
 scaled AutoMate files are stored (mm, divided by a non-uniform per-axis scale, an off-centre origin shared by both
 files in their assembled configuration), and the task overrides that load them.
 
-The pair: a tube with a 52 mm flange that rests on the socket's rim and a ball knob on top, into a bulb-shaped
-socket with a 26 mm bore and a conical lead-in (2 mm radial play). The balls give the surfaces vertices at
-hundreds of heights, as exported CAD has, so the socket's colliders come from CoACD.
+The pair: a tube with a 52 mm flange that rests on the socket's rim and a ball knob on top, into a socket tube
+whose lower part bulges out, with a 26 mm bore and a conical lead-in (2 mm radial play). The ball and the bulge
+give the surfaces vertices at hundreds of heights, as exported CAD has, so the socket's colliders come from
+CoACD.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ def flanged_tube_pair() -> tuple[trimesh.Trimesh, trimesh.Trimesh]:
         (0.011, 0.095), (0.0, 0.095)]), sections=64)
     knob = trimesh.creation.icosphere(subdivisions=3, radius=0.012)
     knob.apply_translation((0.0, 0.0, 0.093))
-    bulb = trimesh.creation.icosphere(subdivisions=4, radius=0.024)
-    bulb.apply_scale((1.0, 1.0, 2.2))
-    bulb.apply_translation((0.0, 0.0, 0.040))
-    cut = trimesh.creation.box(bounds=[[-0.03, -0.03, 0.0], [0.03, 0.03, 0.0908]])
-    body = trimesh.boolean.intersection([bulb, cut], engine="manifold")
+    # a 44 mm socket tube whose lower part bulges to 50 mm (the bulge is no prism); the rim stays flat
+    tube_body = trimesh.creation.cylinder(radius=0.022, height=0.0908, sections=64)
+    tube_body.apply_translation((0.0, 0.0, 0.0454))
+    bulge = trimesh.creation.icosphere(subdivisions=4, radius=0.025)
+    bulge.apply_scale((1.0, 1.0, 0.8))
+    bulge.apply_translation((0.0, 0.0, 0.035))
+    body = trimesh.boolean.union([tube_body, bulge], engine="manifold")
     bore = trimesh.creation.revolve(np.array([(0.0, 0.0308), (0.013, 0.0308), (0.013, 0.0858), (0.018, 0.0918),
                                               (0.0, 0.0918)]), sections=64)
     socket = trimesh.boolean.difference([body, bore], engine="manifold")

@@ -63,7 +63,9 @@ GRASP_AXES = 12
 SYMMETRY_WIDTH_TOL = 0.0005
 """Closing axes whose widths differ by less than this are equivalent grasps [m]."""
 PLAY_SEARCH_MAX = 0.02
-"""Largest radial play the sideways search looks for [m]."""
+"""Largest radial play (or drop onto the seat) the searches look for [m]."""
+SEAT_TOLERANCE = 0.001
+"""A seated plug may float at most this far above its stop in the given assembled pose [m]."""
 
 
 class MeshFormatError(ValueError):
@@ -221,6 +223,13 @@ def load_assembly_from_files(
         raise AssemblySpecError(
             f"in the assembled pose the plug overlaps the socket by {buried * 1e9:.0f} mm^3: check assembled_plug_pos "
             "(socket file units), the scales, and that both files share the insertion axis")
+    if seated:
+        drop = measure_drop(assembled, socket)
+        if drop > SEAT_TOLERANCE:
+            raise AssemblySpecError(
+                f"with seated=True the plug must rest on its stop when assembled, but it would drop another "
+                f"{drop * 1000:.1f} mm: check assembled_plug_pos (socket file units) and the scales, or set "
+                "seated=False for a fit without a seat")
     play = measure_radial_play(assembled, socket) if clearance is None else _positive(clearance, "clearance")
     socket_in_plug_frame = socket.copy()
     socket_in_plug_frame.apply_translation((0.0, 0.0, -assembled_plug_z))
@@ -228,6 +237,24 @@ def load_assembly_from_files(
     socket_grasp = find_grasp_site(socket, "socket", high=False)
     return geometry_from_meshes(spec, plug, socket, play, assembled_plug_z, plug_grasp, socket_grasp,
                                 operator.index(yaw_symmetry), seated, _positive(density, "density"))
+
+
+def measure_drop(assembled_plug: trimesh.Trimesh, socket: trimesh.Trimesh) -> float:
+    """How far [m] the assembled plug can move down before it touches the socket or the table under it (the
+    socket frame's z = 0), to 0.05 mm; at most ``PLAY_SEARCH_MAX``."""
+    socket_m = _manifold(socket)
+    plug_m = _manifold(assembled_plug)
+    hi = min(PLAY_SEARCH_MAX, float(assembled_plug.bounds[0, 2]))  # the table stops a plug through a through-hole
+    if hi <= 0.0 or (plug_m.translate((0.0, 0.0, -hi)) ^ socket_m).volume() <= OVERLAP_TOLERANCE / 100:
+        return max(hi, 0.0)
+    lo = 0.0
+    while hi - lo > 5e-5:
+        mid = 0.5 * (lo + hi)
+        if (plug_m.translate((0.0, 0.0, -mid)) ^ socket_m).volume() > OVERLAP_TOLERANCE / 100:
+            hi = mid
+        else:
+            lo = mid
+    return lo
 
 
 def measure_radial_play(assembled_plug: trimesh.Trimesh, socket: trimesh.Trimesh, directions: int = 8) -> float:
