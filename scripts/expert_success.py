@@ -17,10 +17,11 @@ ALL_TASKS = ("VTRefine-PegInHole-Aloha", "VTRefine-NutBolt-Aloha", "VTRefine-Bay
              "VTRefine-Connector-Aloha", "VTRefine-ShaftCollar-Aloha")
 
 
-def expert_success(task: str, episodes: int, num_envs: int, seed: int, device: str, overrides=()) -> dict:
+def expert_success(task: str, episodes: int, num_envs: int, seed: int, device: str, overrides=(),
+                   recovery_noise: float = 0.0) -> dict:
     from vt_refine.envs import make_env
     from vt_refine.evaluation import wilson_interval
-    from vt_refine.expert import ScriptedAssemblyExpert
+    from vt_refine.expert import ScriptedAssemblyExpert, ScriptedExpertCfg
     from vt_refine.expert.collect import run_expert_batch
     from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
 
@@ -32,7 +33,10 @@ def expert_success(task: str, episodes: int, num_envs: int, seed: int, device: s
                    cfg_hook=let_the_expert_release)
     try:
         rule = env.cfg.rewards.success.params["rule"]
-        expert = ScriptedAssemblyExpert(env, assembly_geometry(env.cfg.task), seed=seed)
+        geometry = assembly_geometry(env.cfg.task)
+        cfg = ScriptedExpertCfg.for_assembly(geometry.spec.name)
+        cfg.recovery_noise = recovery_noise  # the executed actions of recovery demos are perturbed
+        expert = ScriptedAssemblyExpert(env, geometry, cfg=cfg, seed=seed)
         successes = runs = batch = 0
         while runs < episodes:
             obs, _ = env.reset(seed=seed + 1000 * batch)
@@ -47,7 +51,7 @@ def expert_success(task: str, episodes: int, num_envs: int, seed: int, device: s
     finally:
         env.close()
     low, high = wilson_interval(successes, runs)
-    return {"task": task, "episodes": runs, "successes": successes, "success_rate": round(successes / runs, 4),
+    return {"task": task, "recovery_noise": recovery_noise, "episodes": runs, "successes": successes, "success_rate": round(successes / runs, 4),
             "ci95": [round(low, 4), round(high, 4)], "seconds": round(time.perf_counter() - start, 1)}
 
 
@@ -59,6 +63,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--output", default=None, help="also write the JSON here")
+    parser.add_argument("--recovery_noise", type=float, default=0.0,
+                        help="std [rad] of the correlated noise on the executed arm joint targets (recovery demos)")
     parser.add_argument("--overrides", nargs="*", default=[],
                         help="env cfg overrides, e.g. env.task.mesh_dir=DIR (see scripts/write_example_meshes.py)")
     args = parser.parse_args()
@@ -72,8 +78,8 @@ def main() -> int:
         print(f"expert_success: error: {error}", file=sys.stderr)
         return 2
     with contextlib.redirect_stdout(sys.stderr):  # Isaac Lab's banners; stdout carries only the JSON
-        results = [expert_success(t, args.episodes, args.num_envs, args.seed, args.device, args.overrides)
-                   for t in args.tasks]
+        results = [expert_success(t, args.episodes, args.num_envs, args.seed, args.device, args.overrides,
+                                  args.recovery_noise) for t in args.tasks]
     text = json.dumps(results, indent=2)
     print(text)
     if args.output:

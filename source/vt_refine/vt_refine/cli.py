@@ -63,6 +63,16 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
 def _add_common(parser: argparse.ArgumentParser, task: bool = True) -> None:
     if task:
         parser.add_argument("--task", default="VTRefine-PegInHole-Aloha", help="registered task id (see `vt-refine tasks`)")
@@ -87,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_envs", type=_positive_int, default=8)
     p.add_argument("--output", required=True, help="HDF5 file to write (appended to / resumed if it exists)")
     p.add_argument("--keep_failed", action="store_true", help="also keep episodes the expert failed")
+    p.add_argument("--recovery_noise", type=_non_negative_float, default=0.0,
+                   help="recovery demos: std [rad] of the correlated noise added to the executed arm joint targets "
+                        "(the demo records the expert's own action); 0 = off")
 
     p = sub.add_parser("pretrain", help="behaviour-clone a diffusion policy on demo files")
     _add_common(p)
@@ -160,7 +173,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         _check_output(args.output, "--output")
         result = collect_demos(args.task, args.num_demos, args.output, num_envs=args.num_envs, seed=args.seed,
-                               device=args.device, keep_failed=args.keep_failed)
+                               device=args.device, keep_failed=args.keep_failed, recovery_noise=args.recovery_noise)
         print(f"[vt-refine collect] {result.demos_in_file} demos in {result.path}; expert success "
               f"{result.successes}/{result.episodes_run} ({result.success_rate:.0%}) in {result.seconds:.0f} s")
         return 0

@@ -67,11 +67,14 @@ def collect_demos(
     keep_failed: bool = False,
     max_episodes: int | None = None,
     progress: bool = True,
+    recovery_noise: float = 0.0,
 ) -> CollectResult:
     """Collect ``num_demos`` successful (or, with ``keep_failed``, any) expert episodes of ``task``.
 
     Args:
         max_episodes: Give up after this many episodes (default: 4 x num_demos + num_envs).
+        recovery_noise: ``ScriptedExpertCfg.recovery_noise`` [rad]: executed actions are perturbed, the expert's
+            own actions are recorded (recovery demonstrations); 0 = plain demos.
     """
     import torch
     from tqdm import tqdm
@@ -80,7 +83,7 @@ def collect_demos(
     from ..envs import check_task, make_env
     from ..tasks.assembly.assembly_env_cfg import assembly_geometry
     from ..utils.device import resolve_device
-    from .scripted_expert import ScriptedAssemblyExpert
+    from .scripted_expert import ScriptedAssemblyExpert, ScriptedExpertCfg
 
     if num_demos < 1:
         raise UserError(f"--num_demos must be at least 1, got {num_demos}")
@@ -109,12 +112,16 @@ def collect_demos(
     try:
         geometry = assembly_geometry(env.cfg.task)
         rule = env.cfg.rewards.success.params["rule"]
-        expert = ScriptedAssemblyExpert(env, geometry, seed=seed)
+        expert_cfg = ScriptedExpertCfg.for_assembly(geometry.spec.name)
+        expert_cfg.recovery_noise = float(recovery_noise)
+        expert = ScriptedAssemblyExpert(env, geometry, cfg=expert_cfg, seed=seed)
         obs, _ = env.reset()
         frames = _current_frames(obs)
+        frames["states/expert_phase"] = expert.phase.to(torch.float32)[:, None]
         expected = {key: (tuple(value.shape[1:]), "float32") for key, value in frames.items()}
         expected["actions"] = ((env.action_manager.total_action_dim,), "float32")
         env_args = {"seed": seed, "num_envs": num_envs, "expert": "ScriptedAssemblyExpert",
+                    "recovery_noise": float(recovery_noise),
                     "assembly": str(env.cfg.task.assembly), "clearance": float(geometry.clearance)}
         start = time.perf_counter()
         with DemoWriter(output, task=task, env_args=env_args, expected=expected) as writer:
@@ -172,10 +179,11 @@ def run_expert_batch(env, expert, obs, rule) -> dict:
     success = torch.zeros(num_envs, dtype=torch.bool, device=env.device)
     for _ in range(max_steps):
         frames = _current_frames(obs)
+        frames["states/expert_phase"] = expert.phase.to(torch.float32)[:, None]  # where the script was (diagnostics)
         action = expert.act()
         frames_steps.append({k: v.detach().to("cpu", torch.float32).clone() for k, v in frames.items()})
-        action_steps.append(action.detach().to("cpu", torch.float32).clone())
-        obs, _, terminated, truncated, _ = env.step(action)
+        action_steps.append(action.detach().to("cpu", torch.float32).clone())  # the label: the expert's own action
+        obs, _, terminated, truncated, _ = env.step(expert.perturb(action))  # noisy for recovery demos
         length += alive.long()
         ended_by_env = (terminated | truncated) & alive
         finished = expert.done & alive

@@ -84,6 +84,13 @@ class ScriptedExpertCfg:
     waypoint_noise: float = 0.002
     """Uniform +- noise on grasp positions."""
     ik_iterations: int = 12
+    recovery_noise: float = 0.0
+    """Recovery demonstrations (DART-style): std [rad] of a slowly varying noise added to the arm joints of the
+    action that is executed, while the demo records the expert's own action; the closed-loop expert then shows
+    how to come back from the states the noise leads to. 0 = off. Fingers are never perturbed."""
+    recovery_noise_correlation: float = 0.9
+    """Step-to-step correlation of that noise (0.9: it drifts over ~10 steps, so the state leaves the nominal path
+    instead of the joint PD filtering it out)."""
 
     @classmethod
     def for_assembly(cls, name: str) -> "ScriptedExpertCfg":
@@ -153,6 +160,10 @@ class ScriptedAssemblyExpert:
         self.waypoints: dict[str, torch.Tensor] = {}
         self._plug_in_grasp = torch.eye(4, dtype=torch.float64, device=self.device).repeat(e, 1, 1)
         self._seated = torch.zeros(e, dtype=torch.long, device=self.device)
+        self._noise = torch.zeros(e, 16, dtype=torch.float64, device=self.device)
+        arm = torch.ones(16, dtype=torch.float64, device=self.device)
+        arm[[6, 7, 14, 15]] = 0.0  # the fingers keep their command: a perturbed grasp would just drop the part
+        self._noise_mask = arm
 
     # ------------------------------------------------------------------ state
     def _part_pose(self, name: str) -> torch.Tensor:
@@ -240,6 +251,7 @@ class ScriptedAssemblyExpert:
         # nominal hand-to-plug transform, refined from measurements once grasped
         self._plug_in_grasp[env_ids] = torch.linalg.inv(grasp_r) @ plug
         self._seated[env_ids] = 0
+        self._noise[env_ids] = 0.0
 
     def _grasp_pose(self, part: torch.Tensor, site, approach_dir, n: int, arm: ArmKinematics,
                     q_start: torch.Tensor) -> torch.Tensor:
@@ -343,6 +355,18 @@ class ScriptedAssemblyExpert:
         self.q_cmd = q_cmd
         self.step_count += 1
         return (2.0 * (q_cmd - self._lo) / (self._hi - self._lo) - 1.0).clamp(-1.0, 1.0).to(torch.float32)
+
+    def perturb(self, action: torch.Tensor) -> torch.Tensor:
+        """The action to execute for recovery demonstrations: ``action`` (from :meth:`act`, Tensor of shape (E, 16)
+        in [-1, 1]) plus the cfg's correlated joint noise; ``action`` itself unchanged when the noise is off."""
+        cfg = self.cfg
+        if cfg.recovery_noise <= 0.0:
+            return action
+        rho = cfg.recovery_noise_correlation
+        fresh = torch.randn(self.num_envs, 16, generator=self.generator, dtype=torch.float64).to(self.device)
+        self._noise = rho * self._noise + math.sqrt(1.0 - rho * rho) * cfg.recovery_noise * fresh
+        scale = 2.0 / (self._hi - self._lo)  # rad -> action units
+        return (action + (self._noise * self._noise_mask * scale).float()).clamp(-1.0, 1.0)
 
     def _end_seated_insertions(self) -> None:
         """End the insert phase of envs whose plug has stayed seated for ``seat_steps`` steps (the later phases
