@@ -1,17 +1,16 @@
 #!/usr/bin/env python3
-"""How far a pre-trained policy's chunks are from the demonstrations it was trained on; prints JSON.
+"""How far a pre-trained policy's chunks are from held-out demonstrations, per task phase, in mm; prints JSON.
 
-Open-loop check of behaviour cloning, before spending simulator time on a closed-loop evaluation: for
-random training windows (observation history -> demo action chunk) it samples one chunk per window and
-reports the mean absolute error over the executed steps (Te) in the policy's normalised action units
-([-1, 1] spans each action's range in the data), per sampler, next to two references: predicting the
-data's mean action, and repeating the demo's own first action of the chunk (what a policy that only
-tracks the current target would score). A policy whose error is near the mean-action reference has not
-learned to read its observations.
+Open-loop check of behaviour cloning before spending simulator time: for demo windows of each phase (approach,
+grasp, lift, align, insert, from the expert's phase recorded in the demos) it samples one chunk per window and
+reports the distance between predicted and demonstrated pad centres (forward kinematics of the joint targets)
+and finger openings, in mm over the executed steps, next to a reference that repeats the demo's first action.
+Give demos the policy was not trained on (collect them with another --seed). See ``vt_refine.open_loop``.
 
 Example:
-    python scripts/open_loop_error.py runs/.../pretrain/vt/checkpoints/final.pt runs/.../demos/demos.hdf5
-    python scripts/open_loop_error.py CKPT DEMOS --modality visual --samplers ddim ddpm --windows 256
+    vt-refine collect --task VTRefine-PegInHole-Aloha --num_demos 5 --seed 99 --output heldout.hdf5
+    python scripts/open_loop_error.py runs/.../pretrain/vt/checkpoints/final.pt heldout.hdf5
+    python scripts/open_loop_error.py CKPT heldout.hdf5 --modality visual --samplers ddim ddpm --windows 32
 """
 
 from __future__ import annotations
@@ -24,11 +23,11 @@ import sys
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", help="pre-trained policy checkpoint (.pt)")
-    parser.add_argument("datasets", nargs="+", help="demo HDF5 file(s) it was trained on")
+    parser.add_argument("datasets", nargs="+", help="held-out demo HDF5 file(s) of the policy's task")
     parser.add_argument("--modality", choices=["vt", "visual"], default="vt",
                         help="visual drops the tactile points from the cloud, as the -Visual tasks do")
     parser.add_argument("--samplers", nargs="+", choices=["ddim", "ddpm"], default=["ddim"])
-    parser.add_argument("--windows", type=int, default=128, help="random training windows to score")
+    parser.add_argument("--windows", type=int, default=64, help="demo windows scored per phase")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -40,38 +39,27 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import torch
 
+    from vt_refine.data.demo_dataset import DemoChunkDataset
+    from vt_refine.open_loop import open_loop_report
     from vt_refine.policies.diffusion import CheckpointError
     from vt_refine.policies.diffusion.checkpoint import load_policy
-    from vt_refine.training import _dataset
+    from vt_refine.training import VisualOnly
     from vt_refine.utils.errors import UserError
 
     try:
         policy = load_policy(args.checkpoint)
-        dataset = _dataset(args.datasets, policy.cfg, args.modality)
+        full = DemoChunkDataset(args.datasets, ["point_cloud", "joint_pos", "states/expert_phase"],
+                                obs_steps=policy.cfg.obs_steps, horizon=policy.cfg.horizon_steps)
+        phases = full.obs.pop("expert_phase")[:, 0]  # (N,): the expert's phase at each window's step
+        dataset = VisualOnly(full) if args.modality == "visual" else full
         dataset.check_shapes({**policy.cfg.obs_shapes, "actions": policy.cfg.action_shape})
     except (CheckpointError, UserError, FileNotFoundError) as error:
-        print(f"open_loop_error: error: {error}", file=sys.stderr)
+        print(f"open_loop_error: error: {error} (demos collected before the expert recorded its phase: "
+              "collect new ones)" if "expert_phase" in str(error) else f"open_loop_error: error: {error}",
+              file=sys.stderr)
         return 2
-    generator = torch.Generator().manual_seed(args.seed)
-    index = torch.randint(0, len(dataset), (args.windows,), generator=generator)
-    items = [dataset[int(i)] for i in index]
-    obs = {key: torch.stack([item["obs"][key] for item in items]) for key in items[0]["obs"]}
-    demo = policy.action_normalizer.normalize(torch.stack([item["actions"] for item in items]))  # (B, Ta, Da)
-    executed = policy.cfg.act_steps
-
-    def error(chunks: torch.Tensor) -> float:
-        return round(float((chunks - demo)[:, :executed].abs().mean()), 4)
-
-    report = {"checkpoint": args.checkpoint, "windows": args.windows, "executed_steps": executed,
-              "units": "normalised action units, [-1, 1] = the data's range per action",
-              "mean_abs_error": {}}
-    for sampler in args.samplers:
-        # evaluation's setting: DDIM noise-free, DDPM with its posterior noise
-        chunks = policy.predict_chunk(obs, sampler=sampler, deterministic=True,
-                                      generator=torch.Generator().manual_seed(args.seed))
-        report["mean_abs_error"][sampler] = error(policy.action_normalizer.normalize(chunks))
-    report["reference_mean_action"] = error(demo.mean(dim=(0, 1), keepdim=True).expand_as(demo))
-    report["reference_repeat_first_action"] = error(demo[:, :1].expand_as(demo))
+    report = open_loop_report(policy, dataset, phases, args.windows, args.samplers, args.seed)
+    report = {"checkpoint": args.checkpoint, "datasets": args.datasets, "modality": args.modality, **report}
     print(json.dumps(report, indent=2))
     return 0
 

@@ -1,15 +1,17 @@
-"""scripts/open_loop_error.py scores a checkpoint's chunks against its demo windows (no simulation)."""
+"""The open-loop error per phase in mm (vt_refine.open_loop) and scripts/open_loop_error.py (no simulation)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import math
 
 import numpy as np
 import pytest
+import torch
 
 TASK = "VTRefine-PegInHole-Aloha"
-STEPS, TA, TE = 20, 16, 8
+STEPS, TE = 40, 8
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +22,41 @@ def script(repo_root):
     return module
 
 
+def _limits():
+    from vt_refine.assets.aloha import ALOHA_JOINT_NAMES, joint_limits
+
+    limits = joint_limits()
+    lo = torch.tensor([limits[n][0] for n in ALOHA_JOINT_NAMES], dtype=torch.float64)
+    hi = torch.tensor([limits[n][1] for n in ALOHA_JOINT_NAMES], dtype=torch.float64)
+    return lo, hi
+
+
+def test_pad_centre_error_of_a_known_joint_offset():
+    """Turning the left waist by d rad moves the left pad centre along a chord 2 r sin(d / 2) (r: its distance
+    from the waist axis); the right arm and the fingers stay put; a 1 mm finger offset reads 1 mm."""
+    from vt_refine.open_loop import chunk_errors_mm, pad_centres
+
+    lo, hi = _limits()
+    torch.manual_seed(0)
+    demo = (torch.rand(4, 16, 16, dtype=torch.float64) - 0.5) * 0.4  # near the middle of every range
+    delta = 0.01  # rad
+    predicted = demo.clone()
+    predicted[..., 0] += 2 * delta / float(hi[0] - lo[0])  # left waist, in action units
+    errors = chunk_errors_mm(predicted, demo, TE, lo, hi)
+    left, _, _ = pad_centres(demo[:, :TE], lo, hi)
+    from vt_refine.assets.kinematics import BASE_POSES
+
+    axis_xy = torch.tensor(BASE_POSES["left"][0][:2], dtype=torch.float64)
+    radius = (left[..., :2] - axis_xy).norm(dim=-1)  # (B, Te)
+    expected = 1000 * (2 * radius * math.sin(delta / 2)).mean(-1)
+    torch.testing.assert_close(errors["left"], expected, rtol=1e-6, atol=1e-6)
+    assert float(errors["right"].abs().max()) < 1e-9 and float(errors["fingers"].abs().max()) < 1e-9
+    fingers = demo.clone()
+    fingers[..., 14] += 2 * 0.001 / float(hi[14] - lo[14])  # right finger 1 mm further open
+    finger_errors = chunk_errors_mm(fingers, demo, TE, lo, hi)["fingers"]
+    torch.testing.assert_close(finger_errors, torch.full((4,), 0.5, dtype=torch.float64))  # 1 mm on one of two
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     from vt_refine.data.hdf5_dataset import DemoWriter
@@ -28,42 +65,42 @@ def files(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("open_loop")
     expected = {"actions": ((16,), "float32"), "obs/joint_pos": ((16,), "float32"),
-                "obs/point_cloud": ((8, 5), "float32")}
-    ramp = np.repeat(np.linspace(-1.0, 1.0, STEPS, dtype=np.float32)[:, None], 16, axis=1)  # action t: the same ramp
+                "obs/point_cloud": ((8, 5), "float32"), "states/expert_phase": ((1,), "float32")}
+    ramp = np.repeat(np.linspace(-0.5, 0.5, STEPS, dtype=np.float32)[:, None], 16, axis=1)
+    phase = np.repeat(np.arange(8, dtype=np.float32), STEPS // 8)[:, None]  # 5 steps in each of the 8 phases
     with DemoWriter(root / "demos.hdf5", TASK, {}, expected) as writer:
         for episode in range(2):
             writer.append_episode({"joint_pos": ramp.copy(), "point_cloud": np.zeros((STEPS, 8, 5), np.float32)},
-                                  ramp.copy(), success=True, seed=episode)
+                                  ramp.copy(), states={"expert_phase": phase}, success=True, seed=episode)
+    old = {k: v for k, v in expected.items() if not k.startswith("states")}
+    with DemoWriter(root / "old.hdf5", TASK, {}, old) as writer:
+        writer.append_episode({"joint_pos": ramp.copy(), "point_cloud": np.zeros((STEPS, 8, 5), np.float32)},
+                              ramp.copy(), success=True, seed=0)
     cfg = DiffusionPolicyCfg(num_points=8, point_encoder=PointEncoderCfg(hidden_dims=(8,), out_dim=8),
                              state_encoder=StateEncoderCfg(hidden_dims=(16,)),
                              unet=UnetCfg(down_dims=(16, 32), kernel_size=3, diffusion_step_embed_dim=8),
                              diffusion=DiffusionCfg(denoising_steps=10, ddim_steps=5))
     stats = {"actions": {"min": -np.ones(16), "max": np.ones(16)}, "joint_pos": {"min": -np.ones(16), "max": np.ones(16)}}
     checkpoint = save_checkpoint(root / "policy.pt", DiffusionPolicy.from_stats(cfg, stats), task_id=TASK)
-    return root / "demos.hdf5", checkpoint
+    return root, checkpoint
 
 
-def _repeat_first_error(windows: np.ndarray) -> float:
-    """Mean |a_{t+j} - a_t| over j < Te for the ramp, windows padded with the last action past the end."""
-    ramp = np.linspace(-1.0, 1.0, STEPS)
-    errors = [abs(ramp[min(t + j, STEPS - 1)] - ramp[t]) for t in windows for j in range(TE)]
-    return float(np.mean(errors))
-
-
-def test_prints_errors_per_sampler_and_the_references(script, files, capsys):
-    demos, checkpoint = files
-    assert script.main([str(checkpoint), str(demos), "--samplers", "ddim", "ddpm", "--windows", "400"]) == 0
+def test_prints_errors_per_phase_and_sampler_next_to_the_reference(script, files, capsys):
+    root, checkpoint = files
+    assert script.main([str(checkpoint), str(root / "demos.hdf5"), "--samplers", "ddim", "ddpm", "--windows", "8"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert set(report["mean_abs_error"]) == {"ddim", "ddpm"} and report["executed_steps"] == TE
-    for value in report["mean_abs_error"].values():
-        assert 0.0 < value < 2.0  # an untrained policy: some error, inside the [-1, 1] box
-    # 400 uniform windows over the 40 steps: the references approach their exact values over all windows
-    exact = _repeat_first_error(np.arange(STEPS))
-    assert report["reference_repeat_first_action"] == pytest.approx(exact, abs=0.03)
-    assert report["reference_mean_action"] == pytest.approx(0.5, abs=0.05)  # mean |ramp| of a centred ramp
+    assert list(report["phases"]) == ["approach", "grasp", "lift", "align", "insert"]
+    for phase, entry in report["phases"].items():
+        assert 1 <= entry["windows"] <= 8
+        for key in ("ddim", "ddpm", "reference_repeat_first_action"):
+            assert set(entry[key]) == {"left", "right", "fingers"}, (phase, key)
+        assert entry["ddim"]["left"] > 0.0  # an untrained policy misses
+    assert report["phases"]["approach"]["windows"] == 8  # pregrasp + approach: 20 windows to draw 8 from
 
 
-def test_a_checkpoint_of_another_shape_is_a_clear_error(script, files, tmp_path, capsys):
-    demos, _ = files
-    assert script.main([str(tmp_path / "missing.pt"), str(demos)]) == 2
+def test_old_demos_and_bad_checkpoints_are_clear_errors(script, files, tmp_path, capsys):
+    root, checkpoint = files
+    assert script.main([str(tmp_path / "missing.pt"), str(root / "demos.hdf5")]) == 2
     assert "missing.pt" in capsys.readouterr().err
+    assert script.main([str(checkpoint), str(root / "old.hdf5")]) == 2
+    assert "collect new ones" in capsys.readouterr().err

@@ -1,0 +1,103 @@
+"""Open-loop error of a pre-trained policy on demonstrations, per phase of the task, in millimetres.
+
+For demo windows (observation history -> the demo's action chunk) the policy predicts a chunk; both chunks are
+mapped to joint targets (the task's [-1, 1] actions through the joint limits) and through each arm's forward
+kinematics to its grasp frame, the point midway between the two pads. The error of a window is the mean over the
+Te executed steps of the distance between predicted and demonstrated pad centres, per arm, and of the finger
+openings. Windows are grouped by the expert's phase at their first step (recorded in the demos as
+``states/expert_phase``): approach, grasp, lift, align, insert. A reference repeats the demo's own first action
+of the chunk (what a policy that only holds its current target would score).
+
+Use held-out demos (collected with another seed), not the training windows: the question is whether the policy
+generalises where precision matters (align, insert), not whether it memorised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+PHASE_GROUPS: dict[str, tuple[str, ...]] = {
+    "approach": ("pregrasp", "approach"),
+    "grasp": ("close",),
+    "lift": ("lift",),
+    "align": ("align",),
+    "insert": ("insert", "release", "retreat"),
+}
+"""The task's stages, as groups of the scripted expert's phases."""
+
+
+def pad_centres(actions, lo, hi):
+    """Grasp-frame positions of both arms and finger openings for task actions.
+
+    Args:
+        actions: Tensor of shape (..., 16) in [-1, 1] (the task's action space).
+        lo, hi: Joint limits, Tensors of shape (16,).
+
+    Returns:
+        (left, right, fingers): Tensors of shape (..., 3), (..., 3) [m] and (..., 2) [m] (left, right opening).
+    """
+    import torch
+
+    from .assets.kinematics import ArmKinematics
+
+    q = lo + (actions.double().clamp(-1.0, 1.0) + 1.0) * 0.5 * (hi - lo)
+    flat = q.reshape(-1, 16)
+    left = ArmKinematics("left").forward(flat[:, 0:6])[:, :3, 3]
+    right = ArmKinematics("right").forward(flat[:, 8:14])[:, :3, 3]
+    fingers = torch.stack([flat[:, 6] - flat[:, 7], flat[:, 14] - flat[:, 15]], dim=-1)  # mirrored fingers
+    shape = actions.shape[:-1]
+    return left.reshape(*shape, 3), right.reshape(*shape, 3), fingers.reshape(*shape, 2)
+
+
+def chunk_errors_mm(predicted, demo, executed: int, lo, hi) -> dict:
+    """Per-window mean errors [mm] over the first ``executed`` steps of two chunks (B, Ta, 16) of task actions:
+    {"left", "right", "fingers"}, each Tensor of shape (B,)."""
+    pl, pr, pf = pad_centres(predicted[:, :executed], lo, hi)
+    dl, dr, df = pad_centres(demo[:, :executed], lo, hi)
+    return {"left": 1000 * (pl - dl).norm(dim=-1).mean(-1), "right": 1000 * (pr - dr).norm(dim=-1).mean(-1),
+            "fingers": 1000 * (pf - df).abs().mean(dim=(-1, -2))}
+
+
+def open_loop_report(policy, dataset, phases, windows_per_phase: int = 64, samplers: Sequence[str] = ("ddim",),
+                     seed: int = 0) -> dict:
+    """The per-phase report (see the module docstring).
+
+    Args:
+        policy: A :class:`~vt_refine.policies.diffusion.DiffusionPolicy`.
+        dataset: Its demo windows (``__getitem__`` -> {"obs", "actions"}), held out from training.
+        phases: Tensor of shape (len(dataset),): the expert's phase index (into ``expert.PHASES``) of each window.
+        windows_per_phase: Windows drawn per phase group (fewer where the demos have fewer).
+    """
+    import torch
+
+    from .assets.aloha import ALOHA_JOINT_NAMES, joint_limits
+    from .expert.scripted_expert import PHASES
+
+    limits = joint_limits()
+    lo = torch.tensor([limits[n][0] for n in ALOHA_JOINT_NAMES], dtype=torch.float64)
+    hi = torch.tensor([limits[n][1] for n in ALOHA_JOINT_NAMES], dtype=torch.float64)
+    executed = policy.cfg.act_steps
+    generator = torch.Generator().manual_seed(seed)
+    report = {"units": "mm at the pad centres (grasp frames) and of the finger openings, mean over the executed steps",
+              "executed_steps": executed, "phases": {}}
+    for group, names in PHASE_GROUPS.items():
+        codes = torch.tensor([PHASES.index(n) for n in names] + ([len(PHASES)] if group == "insert" else []))
+        candidates = torch.nonzero(torch.isin(phases.long(), codes)).flatten()
+        if len(candidates) == 0:
+            continue
+        pick = candidates[torch.randperm(len(candidates), generator=generator)[:windows_per_phase]]
+        items = [dataset[int(i)] for i in pick]
+        obs = {key: torch.stack([item["obs"][key] for item in items]) for key in items[0]["obs"]}
+        demo = torch.stack([item["actions"] for item in items])
+        entry = {"windows": len(items)}
+        for sampler in samplers:
+            with torch.no_grad():
+                predicted = policy.predict_chunk(obs, sampler=sampler, deterministic=True,
+                                                 generator=torch.Generator().manual_seed(seed))
+            entry[sampler] = {k: round(float(v.mean()), 2) for k, v in
+                              chunk_errors_mm(predicted, demo, executed, lo, hi).items()}
+        entry["reference_repeat_first_action"] = {
+            k: round(float(v.mean()), 2) for k, v in
+            chunk_errors_mm(demo[:, :1].expand_as(demo), demo, executed, lo, hi).items()}
+        report["phases"][group] = entry
+    return report
