@@ -136,3 +136,33 @@ def test_loss_falls_tenfold_when_overfitting_tiny_dataset():
     assert end < start / 10, f"loss only fell from {start:.3f} to {end:.3f}"
     with pytest.raises(ValueError, match=r"action chunks must have shape \(B, Ta, Da\) = \(B, 8, 16\)"):
         policy.model.loss(actions[:, :4], obs)
+
+
+def test_reduced_point_reading_strides_visual_points_and_pools_taxel_blocks():
+    """visual_stride keeps every n-th visual point; tactile_pool turns each n x n taxel block into one point at the
+    block's mean position with its largest value; a visual-only cloud is only strided; masks follow."""
+    from vt_refine.policies.diffusion.config import PointEncoderCfg
+    from vt_refine.policies.diffusion.encoders import reduce_points
+
+    cfg = PointEncoderCfg(hidden_dims=(8,), visual_stride=4, tactile_pool=2)
+    torch.manual_seed(0)
+    visual = torch.rand(2, 64, 5)
+    visual[..., 3:] = 0.0
+    taxels = torch.rand(2, 4 * 12 * 32, 5)
+    taxels[..., 4] = 1.0
+    points = torch.cat([visual, taxels], dim=1)
+    mask = torch.ones(2, points.shape[1], dtype=torch.bool)
+    mask[1, 64:68] = False  # the first 2 x 2 block of pad 0 is half padding: the block stays valid
+    out, out_mask = reduce_points(points, mask, cfg)
+    assert out.shape == (2, 16 + 4 * 6 * 16, 5) and out_mask.shape == out.shape[:2]
+    assert torch.equal(out[:, :16], visual[:, ::4])
+    grid = taxels.reshape(2, 4, 12, 32, 5)
+    block = grid[1, 3, 10:12, 30:32].reshape(-1, 5)  # pad 3, block row 5, block column 15: the last one
+    torch.testing.assert_close(out[1, -1, :3], block[:, :3].mean(0))
+    assert out[1, -1, 3] == block[:, 3].max() and out[1, -1, 4] == 1.0
+    assert bool(out_mask.all())
+    only_visual, _ = reduce_points(visual, None, cfg)
+    assert torch.equal(only_visual, visual[:, ::4])
+    assert reduce_points(points, None, PointEncoderCfg(hidden_dims=(8,)))[0] is points  # defaults read everything
+    with pytest.raises(ValueError, match="tactile_pool"):
+        PointEncoderCfg(hidden_dims=(8,), tactile_pool=5)

@@ -153,11 +153,24 @@ class PointEncoderCfg(_CfgBase):
     """Feature size per observation step after max-pool and projection (paper: 64)."""
     use_layer_norm: bool = True
     """LayerNorm after every hidden layer and after the projection (paper: yes)."""
+    visual_stride: int = 1
+    """Read every n-th visual point (1: all, paper). The env's cloud is already a uniform random subsample of the
+    camera's points, so a stride keeps a uniform random subset; deterministic, so DPPO's recomputed log-probs see
+    the same input as its rollout. The encoder's cost is linear in the points it reads."""
+    tactile_pool: int = 1
+    """Pool each pad's taxel grid over n x n blocks before reading it (1: every taxel, paper): a block becomes one
+    point at its mean position with its largest value. Most taxels read zero; 2 keeps 384 of 1536 points."""
+    tactile_grid: tuple[int, int, int] = (4, 12, 32)
+    """Pads x rows x columns of the taxel points at the end of a merged cloud, in that order (the sensor's layout)."""
 
     def __post_init__(self) -> None:
         _check(len(self.hidden_dims) > 0 and all(h > 0 for h in self.hidden_dims),
                f"point_encoder.hidden_dims must be a non-empty list of positive widths, got {self.hidden_dims}")
         _check(self.out_dim > 0, f"point_encoder.out_dim must be positive, got {self.out_dim}")
+        _check(self.visual_stride >= 1, f"point_encoder.visual_stride must be >= 1, got {self.visual_stride}")
+        _check(self.tactile_pool >= 1 and all(n % self.tactile_pool == 0 for n in self.tactile_grid[1:]),
+               f"point_encoder.tactile_pool must be >= 1 and divide the pad grid {self.tactile_grid[1:]}, got "
+               f"{self.tactile_pool}")
 
 
 @dataclass

@@ -17,7 +17,45 @@ from torch import nn
 
 from .config import DiffusionPolicyCfg, PointEncoderCfg, StateEncoderCfg
 
-__all__ = ["PointNetEncoder", "JointEncoder", "ObservationEncoder"]
+__all__ = ["PointNetEncoder", "JointEncoder", "ObservationEncoder", "reduce_points"]
+
+
+def reduce_points(points: torch.Tensor, mask: torch.Tensor | None, cfg: PointEncoderCfg):
+    """The points the encoder reads: every ``visual_stride``-th visual point and the taxel grid pooled over
+    ``tactile_pool`` x ``tactile_pool`` blocks (mean position, largest value, flag 1), see :class:`PointEncoderCfg`.
+
+    Args:
+        points: Tensor of shape (B, Np, C): visual points first (flag 0), then, in a visuo-tactile cloud, the
+            pads' taxels (flag 1) in ``tactile_grid`` order.
+        mask: Optional bool Tensor of shape (B, Np).
+
+    Returns:
+        (points, mask) of shapes (B, Np', C) and (B, Np') (mask None if given None).
+    """
+    stride, pool = cfg.visual_stride, cfg.tactile_pool
+    if stride == 1 and pool == 1:
+        return points, mask
+    pads, rows, cols = cfg.tactile_grid
+    taxels = pads * rows * cols
+    num = points.shape[1]
+    has_taxels = num > taxels and bool(points[0, num - taxels:, 4].ge(0.5).all())  # flag channel of the tail
+    split = num - taxels if has_taxels else num
+    visual, tactile = points[:, :split:stride], points[:, split:]
+    vmask = None if mask is None else mask[:, :split:stride]
+    if not has_taxels or pool == 1:
+        out = torch.cat([visual, tactile], dim=1)
+        return out, (None if mask is None else torch.cat([vmask, mask[:, split:]], dim=1))
+    b, c = points.shape[0], points.shape[2]
+    grid = tactile.reshape(b, pads, rows // pool, pool, cols // pool, pool, c)
+    xyz = grid[..., :3].mean(dim=(3, 5))
+    value = grid[..., 3:4].amax(dim=(3, 5))
+    flag = torch.ones_like(value)
+    pooled = torch.cat([xyz, value, flag, grid[..., 0, :, 0, 5:]], dim=-1).reshape(b, -1, c)
+    out = torch.cat([visual, pooled], dim=1)
+    if mask is None:
+        return out, None
+    tmask = mask[:, split:].reshape(b, pads, rows // pool, pool, cols // pool, pool).any(dim=5).any(dim=3)
+    return out, torch.cat([vmask, tmask.reshape(b, -1)], dim=1)
 
 
 class PointNetEncoder(nn.Module):
@@ -54,13 +92,14 @@ class PointNetEncoder(nn.Module):
             raise ValueError(f"point cloud must have shape (B, Np>0, {self.in_channels}), got {tuple(points.shape)}")
         per_point = self.point_mlp(points)  # (B, Np, H)
         if mask is None:
-            pooled = per_point.amax(dim=1)
+            # max with indices: its backward scatters into the winners, where amax's compares every element
+            pooled = per_point.max(dim=1).values
         else:
             if mask.shape != points.shape[:2]:
                 raise ValueError(f"point_mask must have shape {tuple(points.shape[:2])}, got {tuple(mask.shape)}")
             mask = mask.to(torch.bool)
             # -inf never wins the max, so padded points cannot leak in; empty clouds are zeroed below.
-            pooled = per_point.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
+            pooled = per_point.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(dim=1).values
             pooled = torch.where(mask.any(dim=1, keepdim=True), pooled, torch.zeros_like(pooled))
         return self.projection(pooled)
 
@@ -117,7 +156,9 @@ class ObservationEncoder(nn.Module):
                     raise ValueError(f"point_mask must have shape (B, To, Np) = {tuple(points.shape[:3])}, "
                                      f"got {tuple(mask.shape)}")
                 mask = mask.reshape(batch * cfg.obs_steps, num_points)
-            pooled = self.point_encoder(points.reshape(batch * cfg.obs_steps, num_points, -1), mask)
+            flat = points.reshape(batch * cfg.obs_steps, num_points, -1)
+            flat, mask = reduce_points(flat, mask, cfg.point_encoder)
+            pooled = self.point_encoder(flat, mask)
             features.insert(0, pooled.reshape(batch, -1))  # (B, To*F)
         return torch.cat(features, dim=-1)
 
