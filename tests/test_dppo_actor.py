@@ -159,3 +159,24 @@ def test_bad_actor_arguments():
         DiffusionActor(policy, act_steps=5)
     with pytest.raises(ValueError, match="sampler"):
         DiffusionActor(policy, sampler="euler")
+
+
+def test_a_frozen_encoder_hands_its_condition_to_the_update():
+    """With train_obs_encoder=False both copies encode alike: act() returns the condition, and log-probs computed
+    from it equal those from re-encoding the observations; with a trainable encoder nothing is cached."""
+    frozen = DiffusionActor(make_policy(), ft_denoising_steps=2, train_obs_encoder=False)
+    obs = toy_obs()
+    out = frozen.act(obs, generator=torch.Generator().manual_seed(3))
+    assert frozen.caches_condition and out.cond is not None and out.cond.shape[0] == 8
+    k = torch.tensor([0, 1] * 4)
+    rows = torch.arange(8)
+    x_prev, x_next = out.chains[rows, k], out.chains[rows, k + 1]
+    from_cond = frozen.evaluate_steps(obs, x_prev, x_next, k, with_pretrained=True, cond=out.cond)
+    from_obs = frozen.evaluate_steps(obs, x_prev, x_next, k, with_pretrained=True)
+    torch.testing.assert_close(from_cond.log_prob, from_obs.log_prob)
+    torch.testing.assert_close(from_cond.pretrained_mean, from_obs.pretrained_mean)
+    torch.testing.assert_close(from_cond.log_prob, out.log_probs[rows, k], atol=1e-5, rtol=0)
+    trainable = DiffusionActor(make_policy(), ft_denoising_steps=2)
+    assert trainable.act(obs).cond is None
+    with pytest.raises(ValueError, match="encoder is frozen"):
+        trainable.evaluate_steps(obs, x_prev, x_next, k, cond=out.cond)

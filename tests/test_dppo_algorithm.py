@@ -319,3 +319,13 @@ def test_env_without_the_policy_key_is_a_clear_error(tmp_path):
 
     with pytest.raises(CheckpointMismatchError, match=r"'joint_pos': checkpoint \(2, 2\) vs env absent"):
         make_runner(make_cfg(ckpt), env=Renamed(PointReachCfg(num_envs=4)))
+
+
+def test_a_frozen_encoder_stores_conditions_instead_of_the_actor_observations(tmp_path):
+    runner = make_runner(make_cfg(write_checkpoint(tmp_path / "final.pt"),
+                                  actor=DiffusionActorCfg(ft_denoising_steps=2, train_obs_encoder=False)))
+    storage = runner.alg.storage
+    assert storage.conds is not None and "policy" not in storage.observations.keys()  # the critic's group only
+    torch.manual_seed(0)
+    losses = rollout_and_update(runner)
+    assert losses["gradient_steps"] > 0 and losses["approx_kl"] >= 0.0

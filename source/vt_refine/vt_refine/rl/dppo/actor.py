@@ -74,6 +74,9 @@ class ActorOutput:
     (normalised units); chains[:, 0] is the output of the frozen steps."""
     log_probs: torch.Tensor
     """Tensor of shape (E, K): log-prob of chains[:, k + 1] given chains[:, k] under the fine-tuned step k."""
+    cond: torch.Tensor | None = None
+    """Tensor of shape (E, Dc): the observation condition, when the encoder is frozen (then it is the same for the
+    frozen and the fine-tuned copy, and the update can reuse it instead of encoding the points again)."""
 
 
 @dataclass
@@ -163,6 +166,8 @@ class DiffusionActor(nn.Module):
         self.finetuned: DiffusionModel = copy.deepcopy(policy.model).train()
         if not train_obs_encoder:
             self.finetuned.obs_encoder.requires_grad_(False)
+        self.caches_condition = not train_obs_encoder
+        """With a frozen encoder both copies encode alike: :meth:`act` returns the condition for reuse."""
         self.pretrained: DiffusionPolicy = policy.eval().requires_grad_(False)
 
         timesteps = policy.model.sampling_timesteps(sampler)
@@ -243,6 +248,7 @@ class DiffusionActor(nn.Module):
         # frozen steps: the pre-trained model, never touched by the optimiser
         model = self.pretrained.model
         cond = model.encode_obs(norm)
+        shared = cond if self.caches_condition else None
         shape = torch.Size((cond.shape[0], self.cfg.horizon_steps, self.cfg.action_dim))
         x = torch.randn(shape, device=cond.device, dtype=cond.dtype, generator=generator)
         for t in self._frozen_timesteps:
@@ -250,7 +256,7 @@ class DiffusionActor(nn.Module):
             x = mean + self._sample_std(std, deterministic) * self._draw(shape, x, generator)
 
         # fine-tuned steps: the trainable copy, with log-probs under the floored std
-        cond = self.finetuned.encode_obs(norm)
+        cond = shared if shared is not None else self.finetuned.encode_obs(norm)
         chain, log_probs = [x], []
         for t in self._ft_timesteps:
             mean, std = self.finetuned.p_mean_std(x, t, cond, ddim=self.use_ddim)
@@ -264,6 +270,7 @@ class DiffusionActor(nn.Module):
             actions=self.pretrained.action_normalizer.unnormalize(x),
             chains=torch.stack(chain, dim=1),
             log_probs=torch.stack(log_probs, dim=1),
+            cond=shared,
         )
 
     # ------------------------------------------------------------------ log-probs for the update
@@ -274,31 +281,38 @@ class DiffusionActor(nn.Module):
         x_next: torch.Tensor,
         step: torch.Tensor,
         with_pretrained: bool = False,
+        cond: torch.Tensor | None = None,
     ) -> StepEval:
         """Log-probs of stored denoising steps under the current trainable denoiser.
 
         Args:
-            obs: rsl-rl observations of the B decisions (TensorDict with batch size B).
+            obs: rsl-rl observations of the B decisions (TensorDict with batch size B); unused with ``cond``.
             x_prev: Latents entering the steps, Tensor of shape (B, Ta, Da) (``chains[:, k]``).
             x_next: Latents the steps produced, Tensor of shape (B, Ta, Da) (``chains[:, k + 1]``).
             step: Fine-tuned step index k in [0, K), int Tensor of shape (B,).
             with_pretrained: Also return the frozen policy's step mean at the same latents (no gradient).
+            cond: The decisions' condition from :meth:`act` (frozen encoder only), Tensor of shape (B, Dc).
         """
         if step.shape != (x_prev.shape[0],) or x_prev.shape != x_next.shape:
             raise ValueError(f"evaluate_steps needs x_prev, x_next of the same shape (B, Ta, Da) and step of shape "
                              f"(B,), got {tuple(x_prev.shape)}, {tuple(x_next.shape)} and {tuple(step.shape)}")
         if bool((step < 0).any()) or bool((step >= self.ft_denoising_steps).any()):
             raise ValueError(f"denoising step indices must lie in [0, K={self.ft_denoising_steps})")
-        norm = self.normalized_obs(obs)
+        if cond is not None and not self.caches_condition:
+            raise ValueError("a stored condition can only stand in for the observations when the encoder is frozen "
+                             "(actor.train_obs_encoder=False)")
+        norm = None if cond is not None else self.normalized_obs(obs)
         t = self.ft_timesteps[step]
-        mean, std = self.finetuned.p_mean_std(x_prev, t, self.finetuned.encode_obs(norm), ddim=self.use_ddim)
+        ft_cond = cond if cond is not None else self.finetuned.encode_obs(norm)
+        mean, std = self.finetuned.p_mean_std(x_prev, t, ft_cond, ddim=self.use_ddim)
         std = std.clamp(min=self.min_logprob_std)
         log_prob = executed_log_prob(gaussian_log_prob(x_next, mean, std), self.act_steps, self.logprob_clip)
         pretrained_mean = None
         if with_pretrained:
             with torch.no_grad():
                 model = self.pretrained.model
-                pretrained_mean, _ = model.p_mean_std(x_prev, t, model.encode_obs(norm), ddim=self.use_ddim)
+                frozen_cond = cond if cond is not None else model.encode_obs(norm)
+                pretrained_mean, _ = model.p_mean_std(x_prev, t, frozen_cond, ddim=self.use_ddim)
         return StepEval(log_prob=log_prob, mean=mean, std=std, pretrained_mean=pretrained_mean)
 
     # ------------------------------------------------------------------ rsl-rl model interface

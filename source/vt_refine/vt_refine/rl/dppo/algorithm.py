@@ -107,9 +107,11 @@ class DPPO:
         max_iterations: int | None = None,
         device: str = "cpu",
         multi_gpu_cfg: dict | None = None,
+        example_obs: TensorDict | None = None,
     ):
         """Arguments are documented on :class:`~vt_refine.rl.dppo.config.DPPOAlgorithmCfg`; ``max_iterations``
-        (the runner's) sets the cosine length when ``lr_schedule_iterations`` is None."""
+        (the runner's) sets the cosine length when ``lr_schedule_iterations`` is None; ``example_obs`` (an env
+        observation) checks ``hold_obs_key`` up front (default: the storage's first slot)."""
         _check(0.0 < gamma <= 1.0 and 0.0 <= lam <= 1.0 and 0.0 < gamma_denoising <= 1.0,
                f"gamma, gamma_denoising must be in (0, 1] and lam in [0, 1], got {gamma}, {gamma_denoising}, {lam}")
         _check(0.0 < clip_coef_base <= clip_coef, f"need 0 < clip_coef_base <= clip_coef, got {clip_coef_base}, "
@@ -168,7 +170,7 @@ class DPPO:
         self._finished_returns: list[torch.Tensor] = []
         self.rollout_stats: dict[str, float] = {}
         """success_rate / episode_return / episodes over the episodes finished in the last rollout."""
-        self._check_hold_key(storage.observations[0])
+        self._check_hold_key(example_obs if example_obs is not None else storage.observations[0])
         if self.is_multi_gpu:
             self._check_same_rollout_size()
 
@@ -180,7 +182,7 @@ class DPPO:
                 raise RuntimeError("the rollout storage is full: call compute_returns() and update() first")
             out = self.actor.act(obs)
             values = self.critic(obs).reshape(-1)
-            self.storage.start_decision(obs, out.chains, out.log_probs, values)
+            self.storage.start_decision(obs, out.chains, out.log_probs, values, out.cond)
             self._chunk.copy_(out.actions)
             self._bootstrap_values.copy_(values)
             self.accumulator.begin()
@@ -235,7 +237,7 @@ class DPPO:
             if train_actor:
                 with_reg = self.pretrained_reg_coef > 0
                 ev = self.actor.evaluate_steps(batch.observations, batch.x_prev, batch.x_next, batch.step,
-                                               with_pretrained=with_reg)
+                                               with_pretrained=with_reg, cond=batch.cond)
                 advantages = batch.advantages * denoising_discount(batch.step, num_k, self.gamma_denoising)
                 surrogate = clipped_surrogate(ev.log_prob, batch.old_log_prob, advantages,
                                               self.clip_schedule[batch.step])
@@ -382,11 +384,15 @@ class DPPO:
         if steps % act_steps != 0:
             raise ValueError(f"num_steps_per_env ({steps} env steps) must be a multiple of the executed chunk length "
                              f"Te = {act_steps}: one decision spans Te steps (e.g. 30 decisions = {30 * act_steps})")
-        groups = list(dict.fromkeys(actor_groups + list(cfg["obs_groups"]["critic"])))
+        # with a frozen encoder the decisions' conditions stand in for the actor's observations (no PointNet in the
+        # update, and no point clouds in the storage)
+        cond_dim = actor.finetuned.obs_encoder.cond_dim if actor.caches_condition else 0
+        stored_actor_groups = [] if cond_dim else actor_groups
+        groups = list(dict.fromkeys(stored_actor_groups + list(cfg["obs_groups"]["critic"])))
         storage = DecisionStorage(env.num_envs, steps // act_steps, obs.select(*groups), actor.ft_denoising_steps,
-                                  actor.cfg.horizon_steps, actor.cfg.action_dim, device)
+                                  actor.cfg.horizon_steps, actor.cfg.action_dim, device, cond_dim=cond_dim)
         alg = alg_class(actor, critic, storage, device=device, max_iterations=cfg.get("max_iterations"),
-                        multi_gpu_cfg=cfg.get("multi_gpu"), **alg_cfg)
+                        multi_gpu_cfg=cfg.get("multi_gpu"), example_obs=obs, **alg_cfg)
         alg.eval_meta = {
             "pretrained_checkpoint": str(Path(cfg["pretrained_checkpoint"]).expanduser().resolve()),
             "pretrained_use_ema": bool(cfg.get("pretrained_use_ema", True)),

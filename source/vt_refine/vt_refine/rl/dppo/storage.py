@@ -43,13 +43,15 @@ class DecisionBatch:
     """Tensor of shape (B,)."""
     values: torch.Tensor
     """Tensor of shape (B,): critic values at rollout time."""
+    cond: torch.Tensor | None = None
+    """Tensor of shape (B, Dc): the decisions' observation condition, when the actor caches it."""
 
 
 class DecisionStorage:
     """N decisions of E envs: observations, denoising chains, per-step log-probs, rewards, dones, values."""
 
     def __init__(self, num_envs: int, num_decisions: int, obs: TensorDict, num_ft_steps: int,
-                 horizon_steps: int, action_dim: int, device: torch.device | str = "cpu"):
+                 horizon_steps: int, action_dim: int, device: torch.device | str = "cpu", cond_dim: int = 0):
         """
         Args:
             num_envs: E.
@@ -58,6 +60,7 @@ class DecisionStorage:
                 sets the buffers'.
             num_ft_steps: K.
             horizon_steps, action_dim: Ta, Da.
+            cond_dim: Dc of the actor's cached condition (0: none cached; the actor re-encodes observations).
         """
         if num_decisions < 1:
             raise ValueError(f"num_decisions must be >= 1, got {num_decisions}")
@@ -73,6 +76,7 @@ class DecisionStorage:
         self.time_outs = torch.zeros(n, e, device=self.device)
         self.advantages = torch.zeros(n, e, device=self.device)
         self.returns = torch.zeros(n, e, device=self.device)
+        self.conds = torch.zeros(n, e, cond_dim, device=self.device) if cond_dim > 0 else None
         self.step = 0
         """Decisions stored so far (the next slot)."""
 
@@ -81,10 +85,14 @@ class DecisionStorage:
         return self.step >= self.num_decisions
 
     def start_decision(self, obs: TensorDict, chains: torch.Tensor, log_probs: torch.Tensor,
-                       values: torch.Tensor) -> None:
+                       values: torch.Tensor, cond: torch.Tensor | None = None) -> None:
         """Store what is known when the decision is taken (copied: env buffers may be reused)."""
         if self.full:
             raise RuntimeError(f"storage holds {self.num_decisions} decisions already; run the update first")
+        if (cond is None) != (self.conds is None):
+            raise ValueError("the storage was built to hold the actor's condition iff the actor caches it")
+        if cond is not None:
+            self.conds[self.step].copy_(cond)
         self.observations[self.step] = obs.select(*self.observations.keys()).to(self.device)
         self.chains[self.step].copy_(chains)
         self.log_probs[self.step].copy_(log_probs)
@@ -116,6 +124,7 @@ class DecisionStorage:
         chains = self.chains.flatten(0, 1)
         log_probs = self.log_probs.flatten(0, 1)
         flat = {name: getattr(self, name).flatten() for name in ("advantages", "returns", "values")}
+        conds = self.conds.flatten(0, 1) if self.conds is not None else None
         for epoch in range(num_epochs):
             order = torch.randperm(total, generator=generator).to(self.device)
             for start in range(0, total - size + 1, size):
@@ -130,4 +139,5 @@ class DecisionStorage:
                     advantages=flat["advantages"][decision],
                     returns=flat["returns"][decision],
                     values=flat["values"][decision],
+                    cond=conds[decision] if conds is not None else None,
                 )
