@@ -47,6 +47,12 @@ def make_cfg(checkpoint: Path | str, num_steps_per_env: int = 4, actor: Diffusio
     )
 
 
+def env_with_signal(num_envs: int = 10, **kw) -> PointReachEnv:
+    """A toy env whose short test rollouts see successes and failures alike (a wide success radius), so that the
+    actor gets a reward signal to update on."""
+    return PointReachEnv(PointReachCfg(num_envs=num_envs, seed=3, success_radius=0.4, **kw))
+
+
 def make_runner(cfg: DPPORunnerCfg, env=None, log_dir: Path | None = None):
     cfg = handle_deprecated_rsl_rl_cfg(cfg, importlib.metadata.version("rsl-rl-lib"))
     env = env or PointReachEnv(PointReachCfg(num_envs=10, seed=3))
@@ -97,7 +103,7 @@ def test_isaaclab_runner_hosts_dppo_and_logs_to_tensorboard(tmp_path):
                                        DiffusionActorCfg(sampler="ddim", ft_denoising_steps=3, ddim_eta=1.0)],
                          ids=["ddpm", "ddim"])
 def test_frozen_steps_stay_bit_identical_after_an_update(tmp_path, actor_cfg):
-    runner = make_runner(make_cfg(write_checkpoint(tmp_path / "final.pt"), actor=actor_cfg))
+    runner = make_runner(make_cfg(write_checkpoint(tmp_path / "final.pt"), actor=actor_cfg), env=env_with_signal())
     actor = runner.alg.actor
     obs = runner.env.get_observations()
     before = actor.act(obs, generator=torch.Generator().manual_seed(5))
@@ -114,7 +120,8 @@ def test_frozen_steps_stay_bit_identical_after_an_update(tmp_path, actor_cfg):
 
 
 def test_critic_warmup_leaves_the_actor_untouched(tmp_path):
-    runner = make_runner(make_cfg(write_checkpoint(tmp_path / "final.pt"), critic_warmup_iterations=1))
+    runner = make_runner(make_cfg(write_checkpoint(tmp_path / "final.pt"), critic_warmup_iterations=1),
+                         env=env_with_signal())
     alg = runner.alg
     tuned, critic = clone_state(alg.actor.finetuned), clone_state(alg.critic)
     losses = rollout_and_update(runner)
@@ -126,17 +133,32 @@ def test_critic_warmup_leaves_the_actor_untouched(tmp_path):
     assert not same_state(tuned, clone_state(alg.actor.finetuned))
 
 
+def test_a_rollout_without_reward_signal_moves_the_critic_not_the_actor(tmp_path):
+    """All rewards equal (no success anywhere): the normalised advantages would be the critic's errors, so the
+    actor stays put and says so; the critic still learns."""
+    far = PointReachEnv(PointReachCfg(num_envs=10, seed=3, success_radius=1e-6))  # nobody ever succeeds
+    runner = make_runner(make_cfg(write_checkpoint(tmp_path / "final.pt")), env=far)
+    alg = runner.alg
+    tuned, critic = clone_state(alg.actor.finetuned), clone_state(alg.critic)
+    losses = rollout_and_update(runner)
+    assert losses["actor_skipped_no_signal"] == 1.0 and "surrogate" not in losses
+    assert same_state(tuned, clone_state(alg.actor.finetuned))
+    assert not same_state(critic, clone_state(alg.critic))
+    losses = rollout_and_update(make_runner(make_cfg(write_checkpoint(tmp_path / "b.pt")), env=env_with_signal()))
+    assert losses["actor_skipped_no_signal"] == 0.0 and "surrogate" in losses
+
+
 def test_target_kl_stops_the_epochs(tmp_path):
     ckpt = write_checkpoint(tmp_path / "final.pt")
-    free = rollout_and_update(make_runner(make_cfg(ckpt, num_learning_epochs=5, target_kl=None)))
+    free = rollout_and_update(make_runner(make_cfg(ckpt, num_learning_epochs=5, target_kl=None), env=env_with_signal()))
     # 10 envs x 2 decisions x 2 steps = 40 pairs = one mini-batch per epoch
     assert free["gradient_steps"] == 5 and free["kl_stop_epoch"] == -1
     torch.manual_seed(0)
-    # The first step measures the rollout's own policy, recomputed with other batch shapes: measured KL 1.5e-9
-    # (max |log-prob difference| 4.8e-7, float32 rounding; it is not exactly 0 on every CPU). After one step at
-    # lr 1e-2 the KL is 0.11. A target of 1e-4 sits ~5 orders above the first and ~3 below the second.
+    # The first step measures the rollout's own policy, recomputed with other batch shapes: measured KL 2.2e-9
+    # (max |log-prob difference| 1.8e-7, float32 rounding; it is not exactly 0 on every CPU). After one step at
+    # lr 1e-2 the KL is 0.19. A target of 1e-4 sits ~5 orders above the first and ~3 below the second.
     stopped = rollout_and_update(make_runner(make_cfg(ckpt, num_learning_epochs=5, target_kl=1e-4,
-                                                      actor_learning_rate=1e-2)))
+                                                      actor_learning_rate=1e-2), env=env_with_signal()))
     # not stopped before any step; the second step sees the move and stops the epochs
     assert stopped["gradient_steps"] == 2 and stopped["kl_stop_epoch"] == 1
     assert stopped["approx_kl"] > 0
@@ -270,8 +292,7 @@ def test_num_steps_per_env_must_be_whole_decisions(tmp_path):
 def test_point_cloud_policy_reads_its_keys_from_the_policy_group(tmp_path):
     ckpt = write_checkpoint(tmp_path / "final.pt", num_points=8)
     # the env's clouds have another point count: the PointNet takes any Np, so that is allowed
-    env = PointReachEnv(PointReachCfg(num_envs=6, seed=3, num_points=12))
-    runner = make_runner(make_cfg(ckpt), env=env)
+    runner = make_runner(make_cfg(ckpt), env=env_with_signal(num_envs=6, num_points=12))
     assert set(runner.alg.storage.observations["policy"].keys()) == {"joint_pos", "point_cloud"}
     tuned = clone_state(runner.alg.actor.finetuned.obs_encoder.point_encoder)
     losses = rollout_and_update(runner)

@@ -160,6 +160,7 @@ class DPPO:
         """Updates done (drives the critic warm-up and the learning-rate schedules; saved in checkpoints)."""
         self.learning_rate = self._cosine(self.actor_lrs, 0)
         self._explained_variance = float("nan")
+        self._has_signal = True
 
         num_envs = storage.num_envs
         self.accumulator = DecisionAccumulator(num_envs, actor.act_steps, reward_discount, device)
@@ -217,12 +218,16 @@ class DPPO:
         st.returns.copy_(returns)
         st.advantages.copy_(normalize_advantages(advantages))
         self._explained_variance = explained_variance(st.values, returns)
+        # a rollout whose rewards are all equal (e.g. no success anywhere) says nothing about the actions: its
+        # normalised advantages would be the critic's errors at unit scale, and the actor would move on noise
+        self._has_signal = bool(self._mean_over_ranks((st.rewards.max() - st.rewards.min()).gt(1e-8).float()) > 0)
 
     # ------------------------------------------------------------------ update
     def update(self) -> dict[str, float]:
         """PPO epochs over (decision, denoising step) mini-batches; returns the mean losses and diagnostics."""
         self._set_learning_rates()
-        train_actor = self.iteration >= self.critic_warmup_iterations
+        warmed_up = self.iteration >= self.critic_warmup_iterations
+        train_actor = warmed_up and self._has_signal  # the critic learns either way
         num_k = self.actor.ft_denoising_steps
         totals = {"value": 0.0, "surrogate": 0.0, "pretrained_kl": 0.0, "approx_kl": 0.0, "ratio": 0.0}
         clipped_per_step = torch.zeros(num_k, device=self.device)
@@ -290,6 +295,7 @@ class DPPO:
             for k in range(num_k):
                 out[f"clip_fraction/step_{k}"] = float(clipped_per_step[k] / seen_per_step[k].clamp(min=1))
         out["explained_variance"] = self._explained_variance
+        out["actor_skipped_no_signal"] = float(warmed_up and not train_actor)
         out["gradient_steps"] = float(num_updates)
         out["kl_stop_epoch"] = float(-1 if stopped_epoch is None else stopped_epoch)
         out["critic_learning_rate"] = self.critic_optimizer.param_groups[0]["lr"]
