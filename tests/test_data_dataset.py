@@ -164,3 +164,11 @@ def test_missing_key_and_disagreeing_files(tmp_path, two_files):
         DemoChunkDataset(empty, ["joint_pos"])
     with pytest.raises(UserError, match="obs_steps"):
         DemoChunkDataset(two_files, ["joint_pos"], obs_steps=0)
+
+
+def test_max_episodes_takes_the_first_demos_across_files(two_files):
+    three = DemoChunkDataset(two_files, ["joint_pos"], obs_steps=2, horizon=4, max_episodes=3)
+    assert three.episode_lengths == [3, 5, 1] and len(three) == 9  # file a's two episodes, then b's first
+    assert three[8]["actions"][0, 0].item() == pytest.approx(-code(1, 0, 0))
+    with pytest.raises(UserError, match="5 demos asked for but .* hold only 4"):
+        DemoChunkDataset(two_files, ["joint_pos"], max_episodes=5)

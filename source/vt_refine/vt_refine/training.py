@@ -64,8 +64,10 @@ def run_pretrain(
     total_steps: int | None = None,
     seed: int | None = None,
     progress: bool = True,
+    num_demos: int | None = None,
 ):
-    """Pre-train a diffusion policy on demo files for ``task`` (``modality`` "visual" keeps only the visual points).
+    """Pre-train a diffusion policy on demo files for ``task`` (``modality`` "visual" keeps only the visual points);
+    ``num_demos`` trains on the first that many demos only.
 
     The policy's point count comes from the data (the env's cloud size), so a checkpoint fits its env.
     Returns the trainer's result (``final.pt`` under ``out_dir/checkpoints``).
@@ -89,7 +91,7 @@ def run_pretrain(
         cfg = dataclasses.replace(cfg, pretrain=dataclasses.replace(cfg.pretrain, total_steps=int(total_steps)))
     if seed is not None:
         cfg = dataclasses.replace(cfg, pretrain=dataclasses.replace(cfg.pretrain, seed=int(seed)))
-    dataset = _dataset(datasets, cfg.policy, modality)
+    dataset = _dataset(datasets, cfg.policy, modality, num_demos)
     num_points = dataset.sample_shapes["point_cloud"][1]
     cfg = dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, num_points=int(num_points)))
     dataset.check_shapes({**cfg.policy.obs_shapes, "actions": cfg.policy.action_shape})
@@ -126,11 +128,11 @@ def _make_output_dir(out_dir) -> Path:
     return out_dir
 
 
-def _dataset(datasets, policy_cfg, modality: str):
+def _dataset(datasets, policy_cfg, modality: str, num_demos: int | None = None):
     from .data.demo_dataset import DemoChunkDataset
 
     dataset = DemoChunkDataset(datasets, ["point_cloud", "joint_pos"], obs_steps=policy_cfg.obs_steps,
-                               horizon=policy_cfg.horizon_steps)
+                               horizon=policy_cfg.horizon_steps, max_episodes=num_demos)
     if modality == "visual":
         dataset = VisualOnly(dataset)
     return dataset

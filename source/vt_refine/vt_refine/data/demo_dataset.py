@@ -65,6 +65,8 @@ class DemoChunkDataset(Dataset):
             (Ta, Da); None entries accept any size. E.g. ``{**cfg.obs_shapes, "actions": cfg.action_shape}``.
         success_only: Skip episodes whose ``success`` attribute is false.
         dtype: Floating dtype of the returned tensors (non-float data such as masks keep their dtype).
+        max_episodes: Load only the first this many episodes (files in order; None: all), e.g. for a study of how
+            many demonstrations a policy needs.
 
     Raises:
         UserError: a file is missing or damaged, a key is missing, files disagree on a shape, or the data
@@ -82,7 +84,11 @@ class DemoChunkDataset(Dataset):
         expected_shapes: Mapping[str, Sequence[int | None]] | None = None,
         success_only: bool = False,
         dtype: torch.dtype = torch.float32,
+        max_episodes: int | None = None,
     ):
+        if max_episodes is not None and max_episodes < 1:
+            raise UserError(f"max_episodes must be >= 1 (or None for all), got {max_episodes}")
+        self.max_episodes = max_episodes
         if obs_steps < 1:
             raise UserError(f"obs_steps (To) must be >= 1, got {obs_steps}")
         if horizon < 1:
@@ -104,6 +110,9 @@ class DemoChunkDataset(Dataset):
             raise UserError(f"observation keys {policy_keys} (after key_map) must be distinct and not 'actions'")
 
         actions, obs, lengths = self._load(success_only)
+        if max_episodes is not None and len(lengths) < max_episodes:
+            raise UserError(f"{max_episodes} demos asked for but {', '.join(map(str, self.paths))} hold only "
+                            f"{len(lengths)}; collect more (`vt-refine collect` resumes a file) or ask for fewer")
         if not lengths:
             raise UserError(f"no {'successful ' if success_only else ''}episodes in "
                             f"{', '.join(map(str, self.paths))}; collect demonstrations first")
@@ -164,6 +173,8 @@ class DemoChunkDataset(Dataset):
                 for i, name in enumerate(reader.episode_names):
                     if success_only and not successes[i]:
                         continue
+                    if self.max_episodes is not None and len(lengths) >= self.max_episodes:
+                        break
                     actions.append(reader.read(name, "actions"))
                     for p, key in self.obs_paths.items():
                         obs[key].append(reader.read(name, p))
