@@ -350,3 +350,22 @@ def test_a_frozen_encoder_stores_conditions_instead_of_the_actor_observations(tm
     torch.manual_seed(0)
     losses = rollout_and_update(runner)
     assert losses["gradient_steps"] > 0 and losses["approx_kl"] >= 0.0
+
+
+def test_a_checkpoint_before_any_actor_update_evaluates_exactly_like_its_source(tmp_path):
+    """One sampling rule: evaluation runs the pre-trained policy's deterministic chain for a pre-trained and a
+    fine-tuned checkpoint alike, whatever DDIM eta the rollouts explored with."""
+    from vt_refine.evaluation import load_eval_actor
+
+    ckpt = write_checkpoint(tmp_path / "final.pt")
+    actor = DiffusionActorCfg(sampler="ddim", ft_denoising_steps=5, ddim_eta=1.0, min_sampling_std=0.1)
+    runner = make_runner(make_cfg(ckpt, actor=actor, critic_warmup_iterations=1), env=env_with_signal(),
+                         log_dir=tmp_path / "logs")
+    runner.learn(num_learning_iterations=1)  # a critic warm-up update: the actor has not moved
+    obs = runner.env.get_observations()
+    source, kind = load_eval_actor(ckpt, obs, 2, TASK, "cpu", sampler="ddim")
+    tuned, tuned_kind = load_eval_actor(tmp_path / "logs" / "model_0.pt", obs, 2, TASK, "cpu")
+    assert (kind, tuned_kind) == ("pretrained", "finetuned")
+    a = source.act(obs, deterministic=True, generator=torch.Generator().manual_seed(1)).actions
+    b = tuned.act(obs, deterministic=True, generator=torch.Generator().manual_seed(1)).actions
+    assert torch.equal(a, b)

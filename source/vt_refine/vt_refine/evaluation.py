@@ -114,6 +114,9 @@ def load_eval_actor(path: str | Path, obs, num_actions: int, task: str, device: 
                                             num_actions=num_actions, task_id=task,
                                             use_ema=meta.get("pretrained_use_ema", True), device=device)
             actor_cfg = dict(meta.get("actor_cfg") or {})
+            # one sampling rule wherever a checkpoint is judged: the pre-trained policy's own deterministic chain
+            # (a DDIM eta set for the rollouts' exploration is not part of it)
+            actor_cfg.pop("ddim_eta", None)
             actor = DiffusionActor(policy, meta.get("obs_group", "policy"), **actor_cfg).to(device)
             actor.finetuned.load_state_dict(payload["actor_state_dict"])
             if not torch.allclose(actor.pretrained_fingerprint().cpu(), payload["pretrained_fingerprint"].cpu()):
