@@ -1,5 +1,6 @@
 """User-facing commands: the task list, clear one-line errors for bad input, Isaac Lab's own CLI."""
 
+import json
 import os
 import subprocess
 import sys
@@ -89,3 +90,19 @@ def test_isaaclab_train_without_device_flag_says_use_cpu(tmp_path):
               cwd=tmp_path)
     assert out.returncode != 0
     assert "Rerun with --device cpu" in out.stdout + out.stderr
+
+
+@pytest.mark.sim
+def test_benchmark_floor_splits_the_env_step_and_compares_it_with_the_physics_alone(tmp_path):
+    out = run([PY, "-m", "vt_refine.cli", "benchmark", "--num_envs", "2", "--steps", "3", "--floor",
+               "--output", str(tmp_path / "floor.json")], timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    row = json.loads((tmp_path / "floor.json").read_text())["results"][0]
+    assert row["num_envs"] == 2 and row["floor_env_steps_per_s"] > 0 and 0 < row["ratio_env_to_floor"] < 1.5
+    split = row["split_ms_per_control_step"]
+    for part in ("physics", "action", "scene_update", "tactile_sensor", "camera", "observations",
+                 "rewards_terminations", "other"):
+        assert part in split, part
+    assert split["physics"] > 0 and split["tactile_sensor"] > 0 and split["camera"] > 0
+    # the parts add up to the measured env step
+    assert sum(split.values()) == pytest.approx(row["env_ms_per_control_step"], rel=0.02)

@@ -3,6 +3,13 @@
 Each setting runs in its own process (Isaac Lab keeps one simulation per process), drives the task with
 the scripted expert (so contacts, grasps and the tactile sensor cost what they cost in demos) and times
 ``--steps`` control steps after a warm-up. Prints one JSON document.
+
+With ``floor=True`` (``vt-refine benchmark --floor``) each setting also measures, in the same process and on the
+same scene (USD, solver, substeps, contact buffers), the physics floor -- the simulation stepped alone, with the
+robot's targets held, ``decimation`` physics steps per control step -- and splits the env step into its parts:
+physics, writing the actions, the scene's state read-back, the tactile sensor, the camera and point cloud, the
+other observation terms, rewards and terminations, and resets. The ratio env / floor says how much of the
+simulator's own speed the task keeps.
 """
 
 from __future__ import annotations
@@ -58,8 +65,112 @@ def measure_env_throughput(task: str, num_envs: int, device: str | None, steps: 
         env.close()
 
 
+class _Timers:
+    """Accumulated wall time [s] per part of the env step, by wrapping methods of live objects."""
+
+    def __init__(self, sync):
+        self.total: dict[str, float] = {}
+        self._sync = sync
+        self._depth = 0
+
+    def wrap(self, obj, name: str, label: str) -> None:
+        inner = getattr(obj, name)
+
+        def timed(*args, **kwargs):
+            self._depth += 1
+            self._sync()
+            t0 = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self._sync()
+                self.total[label] = self.total.get(label, 0.0) + time.perf_counter() - t0
+                self._depth -= 1
+
+        setattr(obj, name, timed)
+
+
+def measure_floor_and_split(task: str, num_envs: int, device: str | None, steps: int, seed: int = 0,
+                            warmup: int = 5) -> dict:
+    """Physics floor and env-step split of ``task`` at ``num_envs`` (see the module docstring); times in ms per
+    control step, rates in env-steps/s."""
+    import torch
+
+    from .envs import make_env
+    from .expert import ScriptedAssemblyExpert
+    from .tasks.assembly.assembly_env_cfg import assembly_geometry
+
+    env = make_env(task, num_envs=num_envs, device=device, seed=seed)
+    cuda = str(env.device).startswith("cuda")
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    try:
+        env.reset()
+        expert = ScriptedAssemblyExpert(env, assembly_geometry(env.cfg.task), seed=seed)
+        expert.reset()
+        timers = _Timers(sync)
+        timers.wrap(env.sim, "step", "physics")
+        timers.wrap(env.action_manager, "process_action", "action")
+        timers.wrap(env.action_manager, "apply_action", "action")
+        timers.wrap(env.scene, "write_data_to_sim", "action")
+        timers.wrap(env.termination_manager, "compute", "rewards_terminations")
+        timers.wrap(env.reward_manager, "compute", "rewards_terminations")
+        timers.wrap(env, "_reset_idx", "resets")
+        timers.wrap(env.observation_manager, "compute", "observations")
+        sensors = env.scene.sensors
+        if "tactile" in sensors:
+            timers.wrap(sensors["tactile"], "_update_buffers_impl", "tactile_sensor")
+        if "camera" in sensors:
+            timers.wrap(sensors["camera"], "_update_buffers_impl", "camera")
+        timers.wrap(env.scene, "update", "scene_update")
+        for _ in range(warmup):
+            env.step(expert.act())
+        timers.total.clear()
+        env_s = 0.0
+        for _ in range(steps):  # the expert acts (contacts and grasps as in demos); only env.step is timed
+            action = expert.act()
+            sync()
+            t0 = time.perf_counter()
+            env.step(action)
+            sync()
+            env_s += time.perf_counter() - t0
+        parts = dict(timers.total)
+        # the scene update and the observations contain the sensors, which are updated lazily when read
+        parts["scene_update"] = parts.get("scene_update", 0.0) - parts.get("tactile_sensor", 0.0) \
+            - parts.get("camera", 0.0)
+        # observation terms other than the sensors (the point-cloud assembly, joints, histories)
+        parts["observations"] = parts.get("observations", 0.0) - parts.get("tactile_sensor", 0.0) \
+            - parts.get("camera", 0.0)
+        parts["other"] = env_s - sum(v for k, v in parts.items())
+        # the floor: the same simulation stepped alone, decimation physics steps per control step
+        decimation = env.cfg.decimation
+        sync()
+        start = time.perf_counter()
+        for _ in range(steps * decimation):
+            env.sim.step(render=False)
+        sync()
+        floor_s = time.perf_counter() - start
+        per_step = {k: round(1000 * v / steps, 2) for k, v in parts.items()}
+        return {
+            "num_envs": num_envs,
+            "device": str(env.device),
+            "control_steps": steps,
+            "env_steps_per_s": round(num_envs * steps / env_s, 2),
+            "floor_env_steps_per_s": round(num_envs * steps / floor_s, 2),
+            "ratio_env_to_floor": round(floor_s / env_s, 3),
+            "floor_ms_per_control_step": round(1000 * floor_s / steps, 2),
+            "env_ms_per_control_step": round(1000 * env_s / steps, 2),
+            "split_ms_per_control_step": per_step,
+        }
+    finally:
+        env.close()
+
+
 def run_env_benchmark(task: str, num_envs_list: list[int], device: str | None, steps: int, seed: int = 0,
-                      output: str | None = None) -> dict:
+                      output: str | None = None, floor: bool = False) -> dict:
     """Run :func:`measure_env_throughput` for each num_envs in a fresh process; print and return JSON."""
     from .envs import check_task
     from .utils.device import resolve_device
@@ -68,13 +179,17 @@ def run_env_benchmark(task: str, num_envs_list: list[int], device: str | None, s
     device = resolve_device(device)
     results = []
     for num_envs in num_envs_list:
-        cmd = [sys.executable, "-m", "vt_refine.benchmark", task, str(num_envs), device, str(steps), str(seed)]
+        cmd = [sys.executable, "-m", "vt_refine.benchmark", task, str(num_envs), device, str(steps), str(seed),
+               "floor" if floor else "throughput"]
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("{")), None)
         if proc.returncode != 0 or line is None:
             raise UserError(f"benchmark with num_envs={num_envs} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
         results.append(json.loads(line))
-        print(f"[vt-refine benchmark] num_envs={num_envs}: {results[-1]['env_steps_per_s']} env-steps/s", file=sys.stderr)
+        row = results[-1]
+        floor_text = f" (floor {row['floor_env_steps_per_s']}, ratio {row['ratio_env_to_floor']})" if floor else ""
+        print(f"[vt-refine benchmark] num_envs={num_envs}: {row['env_steps_per_s']} env-steps/s{floor_text}",
+              file=sys.stderr)
     report = {"task": task, "device": device, "results": results}
     print(json.dumps(report, indent=2))
     if output:
@@ -83,5 +198,6 @@ def run_env_benchmark(task: str, num_envs_list: list[int], device: str | None, s
 
 
 if __name__ == "__main__":  # one setting, in its own process
-    _task, _num_envs, _device, _steps, _seed = sys.argv[1:6]
-    print(json.dumps(measure_env_throughput(_task, int(_num_envs), _device, int(_steps), int(_seed))))
+    _task, _num_envs, _device, _steps, _seed, _mode = sys.argv[1:7]
+    _measure = measure_floor_and_split if _mode == "floor" else measure_env_throughput
+    print(json.dumps(_measure(_task, int(_num_envs), _device, int(_steps), int(_seed))))

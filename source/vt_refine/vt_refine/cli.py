@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_envs", type=_positive_int, nargs="+", default=[1, 4, 16])
     p.add_argument("--steps", type=_positive_int, default=20, help="timed control steps per setting")
     p.add_argument("--output", default=None, help="also write the JSON here")
+    p.add_argument("--floor", action="store_true",
+                   help="also time the physics alone on the same scene and split the env step into its parts")
     return parser
 
 
@@ -248,6 +250,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         _check_output(args.output, "--output")
         run_env_benchmark(task=args.task, num_envs_list=args.num_envs, device=args.device, steps=args.steps,
+                          floor=args.floor,
                           seed=args.seed, output=args.output)
         return 0
     raise AssertionError(args.command)
