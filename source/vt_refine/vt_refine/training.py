@@ -188,8 +188,7 @@ def run_finetune(
 
     Returns the path of the final runner checkpoint.
     """
-    from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
-    from isaaclab_tasks.utils.parse_cfg import load_cfg_from_registry
+    from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper, create_rsl_rl_runner
 
     from .envs import check_task, make_env
     from .evaluation import checkpoint_kind
@@ -202,15 +201,7 @@ def run_finetune(
                         "(pretrain's checkpoints/final.pt); to continue a fine-tuning run, rerun with the same output")
     if max_iterations < 1:
         raise UserError(f"--max_iterations must be at least 1, got {max_iterations}")
-    agent_cfg = load_cfg_from_registry(task, "rsl_rl_dppo_cfg_entry_point")
-    agent_cfg.device = device
-    agent_cfg.seed = seed
-    agent_cfg.pretrained_checkpoint = str(Path(pretrained_checkpoint).resolve())
-    for key, value in (agent_overrides or {}).items():
-        _set_path(agent_cfg, key, value)
-    import rsl_rl
-
-    agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, getattr(rsl_rl, "__version__", "5.5.1"))
+    agent_cfg = finetune_agent_cfg(task, pretrained_checkpoint, device, seed, agent_overrides)
     _check_pretrained_task(pretrained_checkpoint, agent_cfg.task_id)  # before the env is built
     out_dir = _make_output_dir(out_dir)
     for tmp in out_dir.glob(".model_*.pt.*.tmp"):  # a save cut short by a kill (see _atomic_saves)
@@ -237,6 +228,23 @@ def run_finetune(
     finally:
         env.close()
     return final
+
+
+def finetune_agent_cfg(task: str, pretrained_checkpoint: str | Path, device: str, seed: int = 0,
+                       agent_overrides: dict | None = None):
+    """The DPPO runner cfg of ``task`` for ``pretrained_checkpoint`` with profile overrides applied."""
+    from isaaclab_rl.rsl_rl import handle_deprecated_rsl_rl_cfg
+    from isaaclab_tasks.utils.parse_cfg import load_cfg_from_registry
+
+    agent_cfg = load_cfg_from_registry(task, "rsl_rl_dppo_cfg_entry_point")
+    agent_cfg.device = device
+    agent_cfg.seed = seed
+    agent_cfg.pretrained_checkpoint = str(Path(pretrained_checkpoint).resolve())
+    for key, value in (agent_overrides or {}).items():
+        _set_path(agent_cfg, key, value)
+    import rsl_rl
+
+    return handle_deprecated_rsl_rl_cfg(agent_cfg, getattr(rsl_rl, "__version__", "5.5.1"))
 
 
 def _check_pretrained_task(path, task_id: str | None) -> None:
