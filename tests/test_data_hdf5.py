@@ -190,6 +190,28 @@ def test_second_writer_on_same_file_is_refused(tmp_path):
         with pytest.raises(UserError, match="being written by another process"):
             DemoWriter(path, TASK, {}, EXPECTED)
     DemoWriter(path, TASK, {}, EXPECTED).close()  # free again once the first one is closed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demos.hdf5"]  # and no lock file is left behind
+
+
+def test_a_lock_taken_on_a_deleted_lock_file_is_not_kept(tmp_path):
+    """Between a writer's open() of the lock file and its flock, the holder may close (and delete the file): the
+    late writer must not keep a lock on the deleted file while a third one locks a new file."""
+    import fcntl
+    import os
+
+    path = tmp_path / "demos.hdf5"
+    lock_path = tmp_path / ".demos.hdf5.lock"
+    stale = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)  # opened, then the file is replaced
+    lock_path.unlink()
+    fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a lock on the orphan inode blocks nobody
+    writer = DemoWriter(path, TASK, {}, EXPECTED)  # takes the real file
+    try:
+        with pytest.raises(UserError, match="being written by another process"):
+            DemoWriter(path, TASK, {}, EXPECTED)
+        assert os.fstat(writer._lock_fd).st_ino == os.stat(lock_path).st_ino
+    finally:
+        writer.close()
+        os.close(stale)
 
 
 # ------------------------------------------------------------------------------------- bad files

@@ -451,16 +451,29 @@ class DemoWriter:
             raise
 
     # ------------------------------------------------------------------ set-up
+    @property
+    def _lock_path(self) -> Path:
+        return self.path.parent / f".{self.path.name}.lock"
+
     def _acquire_lock(self) -> None:
-        lock_path = self.path.parent / f".{self.path.name}.lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        lock_path = self._lock_path
+        while True:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise UserError(f"demo file {self.path} is being written by another process (lock {lock_path} is "
+                                "held); wait for it to finish or write to another file") from None
+            # the holder deletes the lock file when it closes: a lock taken on a file already deleted is no lock
+            try:
+                same = os.stat(lock_path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._lock_fd = fd
+                return
             os.close(fd)
-            raise UserError(f"demo file {self.path} is being written by another process (lock {lock_path} is "
-                            "held); wait for it to finish or write to another file") from None
-        self._lock_fd = fd
 
     def _remove_stale_temporaries(self) -> None:
         """Delete copies left by a writer that was killed before it could publish them (we hold the lock)."""
@@ -647,9 +660,10 @@ class DemoWriter:
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
-        """Release the lock; the file is complete at all times, so there is nothing to flush."""
+        """Release and delete the lock; the file is complete at all times, so there is nothing to flush."""
         if self._lock_fd is not None:
             try:
+                self._lock_path.unlink(missing_ok=True)  # while still held: nobody can take it in between
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             finally:
                 os.close(self._lock_fd)
