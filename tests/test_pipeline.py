@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,3 +141,31 @@ def test_unknown_profile_is_a_clear_error():
     out = subprocess.run([sys.executable, "-m", "vt_refine.cli", "pipeline", "--profile", "fastest"],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "unknown profile 'fastest'" in out.stderr and "quick" in out.stderr
+
+
+def test_evaluation_curve_runs_from_the_pretrained_policy_through_checkpoints_to_the_final_one(tmp_path, monkeypatch):
+    """Points at 0 env steps (pre-trained), every curve_every-th checkpoint (its own episodes) and the end; the
+    plot draws them next to the rollout curve."""
+    from vt_refine.report import plot_curves
+
+    evaluated = []
+
+    def fake_cached(task, checkpoint, out, s, seed, device):
+        evaluated.append((Path(checkpoint).name, s.eval_episodes))
+        return {"success_rate": 0.5, "ci95": [0.3, 0.7]}
+
+    monkeypatch.setattr(pipeline, "_evaluate_cached", fake_cached)
+    s = PipelineSettings(num_demos=2, collect_envs=1, eval_episodes=50, eval_envs=2, finetune_envs=4,
+                         finetune_iterations=6, finetune_overrides={"num_steps_per_env": 16}, curve_every=2,
+                         curve_episodes=8)
+    for it in (2, 4):
+        (tmp_path / "finetune" / "vt").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "finetune" / "vt" / f"model_{it}.pt").write_bytes(b"x")
+    evals = {("vt", "pretrained"): {"success_rate": 0.2, "ci95": [0.1, 0.3]},
+             ("vt", "finetuned"): {"success_rate": 0.6, "ci95": [0.5, 0.7]}}
+    points = pipeline._evaluation_curve(TASK, tmp_path, "vt", evals, s, 0, "cpu")
+    assert [p[0] for p in points] == [0, 3 * 64, 5 * 64, 6 * 64]  # 64 env steps per iteration
+    assert points[0][1] == 0.2 and points[-1][1] == 0.6
+    assert evaluated == [("model_2.pt", 8), ("model_4.pt", 8)]
+    plot_curves({"vt": [(64, 0.1), (128, 0.3)]}, tmp_path / "curves.png", {"vt": points})
+    assert (tmp_path / "curves.png").stat().st_size > 1000

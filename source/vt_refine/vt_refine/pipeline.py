@@ -38,6 +38,10 @@ class PipelineSettings:
     finetune_iterations: int
     finetune_overrides: dict
     pretrain_steps: int | None = None
+    curve_every: int = 0
+    """Also evaluate every n-th fine-tuning checkpoint (0: only the pre-trained and the final one)."""
+    curve_episodes: int = 16
+    """Episodes of each of those intermediate evaluations."""
 
     @classmethod
     def from_profile(cls, raw: dict) -> PipelineSettings:
@@ -68,6 +72,8 @@ class PipelineSettings:
             finetune_envs=count(finetune, "finetune", "num_envs", 8),
             finetune_iterations=count(finetune, "finetune", "max_iterations", 8),
             finetune_overrides=overrides,
+            curve_every=0 if evaluate.get("curve_every", 0) == 0 else count(evaluate, "evaluate", "curve_every", 1),
+            curve_episodes=count(evaluate, "evaluate", "curve_episodes", 16),
         )
 
 
@@ -171,10 +177,17 @@ def run_pipeline(task: str, profile: str = "quick", output: str | Path = "output
                 task_for_modality(task, modality), checkpoints[(modality, stage)], out, settings, seed, device)
             timings[f"eval_{modality}_{stage}"] = time.perf_counter() - t0
 
+    eval_curves = {}
+    for modality in MODALITIES:
+        t0 = time.perf_counter()
+        eval_curves[modality] = _evaluation_curve(task_for_modality(task, modality), run_dir, modality, evals,
+                                                  settings, seed, device)
+        timings[f"eval_curve_{modality}"] = time.perf_counter() - t0
+
     _stage("5/5 report")
     from .report import write_report
 
-    report = write_report(run_dir, task, profile, evals, curves, demos, timings, settings)
+    report = write_report(run_dir, task, profile, evals, curves, demos, timings, settings, eval_curves)
     print(f"[vt-refine pipeline] report: {report / 'report.md'}", flush=True)
     return report
 
@@ -211,6 +224,29 @@ def _evaluate_cached(task, checkpoint, out: Path, settings: PipelineSettings, se
     print(f"  success {result.successes}/{result.episodes} = {result.success_rate:.2f} "
           f"(95% CI {result.ci95[0]:.2f}-{result.ci95[1]:.2f})", flush=True)
     return result.to_dict()
+
+
+def _evaluation_curve(task, run_dir: Path, modality: str, evals: dict, settings: PipelineSettings, seed: int,
+                      device: str) -> list[tuple[int, float, float, float]]:
+    """(env steps, success, ci low, ci high) of the pre-trained policy (0 steps), every ``curve_every``-th fine-tuning
+    checkpoint (``curve_episodes`` episodes each, same seeds) and the final one."""
+    steps_per_iteration = settings.finetune_envs * int(settings.finetune_overrides.get("num_steps_per_env", 240))
+    points = []
+    pre, fin = evals[(modality, "pretrained")], evals[(modality, "finetuned")]
+    points.append((0, pre["success_rate"], *pre["ci95"]))
+    if settings.curve_every:
+        for iteration in range(settings.curve_every, settings.finetune_iterations, settings.curve_every):
+            checkpoint = run_dir / "finetune" / modality / f"model_{iteration}.pt"
+            if not checkpoint.is_file():
+                continue
+            out = run_dir / "eval" / f"{modality}_finetuned_it{iteration}.json"
+            curve_settings = PipelineSettings(**{**settings.__dict__, "eval_episodes": settings.curve_episodes})
+            _stage(f"4/5 evaluate {modality} after {iteration} iterations ({settings.curve_episodes} episodes)")
+            data = _evaluate_cached(task, checkpoint, out, curve_settings, seed, device)
+            # model_<it>.pt is saved after update <it> (0-based): it has seen it + 1 iterations of rollouts
+            points.append(((iteration + 1) * steps_per_iteration, data["success_rate"], *data["ci95"]))
+    points.append((settings.finetune_iterations * steps_per_iteration, fin["success_rate"], *fin["ci95"]))
+    return points
 
 
 def read_curve(run_dir: Path, env_steps_per_iteration: int) -> list[tuple[int, float]]:

@@ -33,7 +33,8 @@ def _asset_id(task: str) -> str | None:
         return None
 
 
-def build_results(task: str, profile: str, evals: dict, curves: dict, timings: dict, settings) -> dict:
+def build_results(task: str, profile: str, evals: dict, curves: dict, timings: dict, settings,
+                  eval_curves: dict | None = None) -> dict:
     asset = _asset_id(task)
     paper = PAPER_SIM_SUCCESS.get(asset or "", {})
     rows = []
@@ -48,6 +49,9 @@ def build_results(task: str, profile: str, evals: dict, curves: dict, timings: d
     return {
         "task": task, "assembly": asset, "profile": profile, "rows": rows,
         "finetune_curves": {m: [[int(s), float(v)] for s, v in c] for m, c in curves.items()},
+        # evaluated checkpoints along fine-tuning: modality -> [[env steps, success rate, ci low, ci high], ...]
+        "finetune_evaluations": {m: [[int(p[0]), float(p[1]), float(p[2]), float(p[3])] for p in c]
+                                 for m, c in (eval_curves or {}).items()},
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
         "settings": getattr(settings, "__dict__", settings),
     }
@@ -63,7 +67,9 @@ def render_markdown(results: dict) -> str:
         ci = "n/a" if not row["ci95"] else f"{row['ci95'][0]:.2f}-{row['ci95'][1]:.2f}"
         paper = "n/a" if row["paper_success_rate"] is None else f"{row['paper_success_rate']:.2f}"
         lines.append(f"| {row['policy']} | {ours} | {ci} | {row['episodes'] or 'n/a'} | {paper} |")
-    lines += ["", "## Fine-tuning", "", "![fine-tuning curves](finetune_curves.png)", ""]
+    lines += ["", "## Fine-tuning", "", "Success rate against env steps of fine-tuning: lines are the training rollouts "
+              "(exploration noise on), markers with bars the evaluated checkpoints (deterministic chain, 95% CI; "
+              "0 env steps is the pre-trained policy).", "", "![fine-tuning curves](finetune_curves.png)", ""]
     lines += ["## Touch", "", "Tactile readings of the four pads over a successful expert insertion:", "",
               "![tactile heatmaps](tactile_insertion.png)", "",
               "The merged visuo-tactile point cloud (camera frame) at the moment of strongest contact:", "",
@@ -77,28 +83,37 @@ def render_markdown(results: dict) -> str:
 
 
 def write_report(run_dir: Path, task: str, profile: str, evals: dict, curves: dict, demos: Path, timings: dict,
-                 settings) -> Path:
+                 settings, eval_curves: dict | None = None) -> Path:
     report = Path(run_dir) / "report"
     report.mkdir(parents=True, exist_ok=True)
-    results = build_results(task, profile, evals, curves, timings, settings)
-    plot_curves(results["finetune_curves"], report / "finetune_curves.png")
+    results = build_results(task, profile, evals, curves, timings, settings, eval_curves)
+    plot_curves(results["finetune_curves"], report / "finetune_curves.png", results["finetune_evaluations"])
     results["media_note"] = plot_demo_media(demos, report)
     (report / "report.md").write_text(render_markdown(results))
     write_json_atomic(report / "results.json", results)
     return report
 
 
-def plot_curves(curves: dict, path: Path) -> None:
+def plot_curves(curves: dict, path: Path, evaluations: dict | None = None) -> None:
+    """Rollout success (lines) and evaluated checkpoints (markers with 95% CI bars) against env steps."""
     from .viz import _pyplot
 
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 3.5), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.0, 3.8), constrained_layout=True)
+    colors = {"vt": "tab:blue", "visual": "tab:orange"}
+    names = {"vt": "visuo-tactile", "visual": "visual"}
     for modality, points in curves.items():
         if points:
             xs, ys = zip(*points)
-            ax.plot(xs, ys, marker="o", label={"vt": "visuo-tactile", "visual": "visual"}.get(modality, modality))
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("success rate (training episodes)")
+            ax.plot(xs, ys, color=colors.get(modality), alpha=0.6, label=f"{names.get(modality, modality)}, rollouts")
+    for modality, points in (evaluations or {}).items():
+        if points:
+            xs, ys, lo, hi = zip(*points)
+            err = [[y - a for y, a in zip(ys, lo)], [b - y for y, b in zip(ys, hi)]]
+            ax.errorbar(xs, ys, yerr=err, fmt="o", capsize=3, color=colors.get(modality),
+                        label=f"{names.get(modality, modality)}, evaluated")
+    ax.set_xlabel("env steps of fine-tuning")
+    ax.set_ylabel("success rate")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend()
