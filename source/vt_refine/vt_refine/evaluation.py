@@ -56,6 +56,10 @@ def checkpoint_kind(path: str | Path) -> str:
     import torch
 
     path = Path(path)
+    if path.is_dir():
+        hints = sorted(path.rglob("final.pt")) or sorted(path.glob("model_*.pt"))
+        hint = f" (e.g. {hints[0]})" if hints else " (pretrain's checkpoints/final.pt or a DPPO model_<it>.pt)"
+        raise UserError(f"checkpoint {path} is a folder; pass a checkpoint file{hint}")
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
     try:

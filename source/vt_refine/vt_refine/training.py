@@ -82,6 +82,8 @@ def run_pretrain(
     if not datasets:
         raise UserError("no dataset given: pass one or more demo files (HDF5, written by `vt-refine collect`)")
     for path in datasets:
+        if Path(path).is_dir():
+            raise UserError(f"dataset {path} is a folder; pass demo files (HDF5, written by `vt-refine collect`)")
         if not Path(path).is_file():
             raise UserError(f"dataset {path} does not exist; collect demos first (`vt-refine collect`)")
     _check_dataset_tasks(datasets, task)
