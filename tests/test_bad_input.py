@@ -63,12 +63,15 @@ def files(tmp_path_factory):
     not_results.write_text('{"hello": 1}')
     not_json = root / "not_json.json"
     not_json.write_text("{ half")
+    empty_results = root / "empty.json"
+    empty_results.write_text("{}")
     return {
         "good": good, "truncated": truncated, "text": bad_yaml, "other_task_demos": demos(root / "nut.hdf5",
                                                                                           "VTRefine-NutBolt-Aloha"),
         "other_task_ckpt": other_ckpt, "corrupt_ckpt": corrupt_ckpt, "dppo_ckpt": dppo_ckpt, "missing": root / "nope",
         "under_a_file": a_file / "out", "a_file": a_file, "folder": root, "bad_yaml": bad_yaml,
         "bad_value": bad_value, "not_results": not_results, "not_json": not_json,
+        "empty_results": empty_results,
     }
 
 
@@ -143,7 +146,8 @@ CASES = {
     # report
     "report/missing results": ("report {missing}", "does not exist"),
     "report/not JSON": ("report {not_json}", "is not valid JSON"),
-    "report/not a results file": ("report {not_results}", "is not a pipeline results file"),
+    "report/not a results file": ("report {not_results}", "is not a pipeline results file: it lacks 'task'"),
+    "report/empty results": ("report {empty_results}", "lacks 'task', 'profile', 'rows'"),
     "report/a folder": ("report {folder}", "is a folder"),
     # benchmark
     "benchmark/unknown task": ("benchmark --task W --num_envs 1", "unknown task 'W'"),

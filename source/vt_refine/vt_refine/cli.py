@@ -233,10 +233,15 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise UserError(f"{path} does not exist") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise UserError(f"{path} is not valid JSON ({error}); rerun the pipeline to rewrite it") from None
+        required = ("task", "profile", "rows")
+        missing = [key for key in required if not isinstance(results, dict) or key not in results]
+        if missing:
+            raise UserError(f"{path} is not a pipeline results file: it lacks {', '.join(repr(k) for k in missing)}; "
+                            "pass <run>/report/results.json") from None
         try:
             markdown = render_markdown(results)
         except (KeyError, TypeError, AttributeError, IndexError, ValueError) as error:
-            raise UserError(f"{path} is not a pipeline results file (cannot read {type(error).__name__}: {error}); "
+            raise UserError(f"{path} is not a pipeline results file: its {error} entry is missing or malformed; "
                             "pass <run>/report/results.json") from None
         try:
             (path.parent / "report.md").write_text(markdown)
