@@ -40,6 +40,11 @@ def files(tmp_path_factory):
         return path
 
     good = demos(root / "good.hdf5", TASK)
+    nan_demos = demos(root / "nan.hdf5", TASK)
+    import h5py
+
+    with h5py.File(nan_demos, "r+") as f:  # as a file from elsewhere may be (our writer refuses bad numbers)
+        f["data/demo_1/actions"][7, 2] = np.nan
     truncated = root / "truncated.hdf5"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     cfg = DiffusionPolicyCfg(use_point_cloud=False, state_encoder=StateEncoderCfg(hidden_dims=(16,)),
@@ -71,7 +76,7 @@ def files(tmp_path_factory):
         "other_task_ckpt": other_ckpt, "corrupt_ckpt": corrupt_ckpt, "dppo_ckpt": dppo_ckpt, "missing": root / "nope",
         "under_a_file": a_file / "out", "a_file": a_file, "folder": root, "bad_yaml": bad_yaml,
         "bad_value": bad_value, "not_results": not_results, "not_json": not_json,
-        "empty_results": empty_results,
+        "empty_results": empty_results, "nan_demos": nan_demos,
     }
 
 
@@ -92,6 +97,8 @@ CASES = {
     "pretrain/wrong type": ("pretrain --dataset {good} --steps ten --output {folder}/p", "expected a whole number"),
     "pretrain/negative count": ("pretrain --dataset {good} --steps 0 --output {folder}/p", "expected a number >= 1"),
     "pretrain/missing dataset": ("pretrain --dataset {missing} --output {folder}/p", "does not exist"),
+    "pretrain/NaN in a demo": ("pretrain --dataset {nan_demos} --output {folder}/p",
+                               "demo demo_1 of"),
     "pretrain/a folder as dataset": ("pretrain --dataset {folder} --output {folder}/p", "is a folder; pass demo files"),
     "pretrain/truncated HDF5": ("pretrain --dataset {truncated} --output {folder}/p", "truncated.hdf5"),
     "pretrain/not an HDF5 file": ("pretrain --dataset {text} --output {folder}/p", "bad.yaml"),

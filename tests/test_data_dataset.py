@@ -172,3 +172,20 @@ def test_max_episodes_takes_the_first_demos_across_files(two_files):
     assert three[8]["actions"][0, 0].item() == pytest.approx(-code(1, 0, 0))
     with pytest.raises(UserError, match="5 demos asked for but .* hold only 4"):
         DemoChunkDataset(two_files, ["joint_pos"], max_episodes=5)
+
+
+def test_bad_numbers_are_named_or_skipped(tmp_path):
+    import h5py
+
+    path = tmp_path / "bad.hdf5"
+    make_file(path, 0, [6, 6, 6])
+    with h5py.File(path, "r+") as f:  # as a file from elsewhere may be (our writer refuses bad numbers)
+        f["data/demo_1/actions"][3, 5] = np.nan
+        f["data/demo_2/obs/joint_pos"][4, 0] = np.inf
+    with pytest.raises(UserError, match=r"demo demo_1 of .*bad.hdf5 has NaN or inf in 'actions' \(first at step 3\)"):
+        DemoChunkDataset([path], ["joint_pos"], obs_steps=2, horizon=4)
+    kept = DemoChunkDataset([path], ["joint_pos"], obs_steps=2, horizon=4, skip_bad=True)
+    assert kept.episode_lengths == [6]
+    assert [s.split(":")[-1] for s in kept.skipped] == [
+        "demo_1 (has NaN or inf in 'actions' (first at step 3))",
+        "demo_2 (has NaN or inf in 'obs/joint_pos' (first at step 4))"]

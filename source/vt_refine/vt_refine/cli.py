@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive_int, default=None, help="override pretrain.total_steps")
     p.add_argument("--num_demos", type=_positive_int, default=None,
                    help="train on the first N demos of the dataset(s) only (default: all)")
+    p.add_argument("--skip_bad_demos", action="store_true",
+                   help="leave out demos with NaN/inf values or fewer steps than one action chunk (default: refuse)")
     p.add_argument("--output", required=True, help="run folder (resumed if it holds a checkpoint)")
 
     p = sub.add_parser("finetune", help="DPPO fine-tuning of a pre-trained checkpoint (same runner as isaaclab train)")
@@ -186,7 +188,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         _check_output(args.output, "--output", folder=True)
         result = run_pretrain(args.task, args.dataset, args.output, profile=args.profile, modality=args.modality,
-                              device=args.device, total_steps=args.steps, seed=args.seed, num_demos=args.num_demos)
+                              device=args.device, total_steps=args.steps, seed=args.seed, num_demos=args.num_demos,
+                              skip_bad_demos=args.skip_bad_demos)
         print(f"[vt-refine pretrain] {result.step} steps; checkpoint {result.final_checkpoint}")
         return 0
     if args.command == "finetune":

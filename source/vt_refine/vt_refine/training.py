@@ -65,6 +65,7 @@ def run_pretrain(
     seed: int | None = None,
     progress: bool = True,
     num_demos: int | None = None,
+    skip_bad_demos: bool = False,
 ):
     """Pre-train a diffusion policy on demo files for ``task`` (``modality`` "visual" keeps only the visual points);
     ``num_demos`` trains on the first that many demos only.
@@ -93,7 +94,9 @@ def run_pretrain(
         cfg = dataclasses.replace(cfg, pretrain=dataclasses.replace(cfg.pretrain, total_steps=int(total_steps)))
     if seed is not None:
         cfg = dataclasses.replace(cfg, pretrain=dataclasses.replace(cfg.pretrain, seed=int(seed)))
-    dataset = _dataset(datasets, cfg.policy, modality, num_demos)
+    dataset = _dataset(datasets, cfg.policy, modality, num_demos, skip_bad_demos)
+    for skipped in getattr(getattr(dataset, "base", dataset), "skipped", []):
+        print(f"[vt-refine pretrain] skipped demo {skipped}", flush=True)
     num_points = dataset.sample_shapes["point_cloud"][1]
     cfg = dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, num_points=int(num_points)))
     dataset.check_shapes({**cfg.policy.obs_shapes, "actions": cfg.policy.action_shape})
@@ -130,11 +133,11 @@ def _make_output_dir(out_dir) -> Path:
     return out_dir
 
 
-def _dataset(datasets, policy_cfg, modality: str, num_demos: int | None = None):
+def _dataset(datasets, policy_cfg, modality: str, num_demos: int | None = None, skip_bad: bool = False):
     from .data.demo_dataset import DemoChunkDataset
 
     dataset = DemoChunkDataset(datasets, ["point_cloud", "joint_pos"], obs_steps=policy_cfg.obs_steps,
-                               horizon=policy_cfg.horizon_steps, max_episodes=num_demos)
+                               horizon=policy_cfg.horizon_steps, max_episodes=num_demos, skip_bad=skip_bad)
     if modality == "visual":
         dataset = VisualOnly(dataset)
     return dataset

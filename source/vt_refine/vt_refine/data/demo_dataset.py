@@ -50,6 +50,18 @@ def _shape_matches(actual: tuple[int, ...], expected: Sequence[int | None]) -> b
     return len(actual) == len(expected) and all(e is None or a == e for a, e in zip(actual, expected))
 
 
+def _episode_problem(arrays: dict[str, np.ndarray], length: int, horizon: int) -> str | None:
+    """What makes an episode unusable for training, in words, or None (windows past an episode's ends repeat its
+    first observation and last action, so any length >= 1 makes windows)."""
+    if length < 1:
+        return "has no steps"
+    for key, arr in arrays.items():
+        if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+            step = int(np.nonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))[0][0])
+            return f"has NaN or inf in '{key}' (first at step {step})"
+    return None
+
+
 class DemoChunkDataset(Dataset):
     """Samples ``{"obs": {key: Tensor (To, ...)}, "actions": Tensor (Ta, Da)}``, one per demonstration step.
 
@@ -67,6 +79,8 @@ class DemoChunkDataset(Dataset):
         dtype: Floating dtype of the returned tensors (non-float data such as masks keep their dtype).
         max_episodes: Load only the first this many episodes (files in order; None: all), e.g. for a study of how
             many demonstrations a policy needs.
+        skip_bad: Leave out episodes with NaN/inf in their actions or observations (or no steps), naming them in
+            :attr:`skipped`; False refuses them with a UserError that names the file, the demo and the key.
 
     Raises:
         UserError: a file is missing or damaged, a key is missing, files disagree on a shape, or the data
@@ -85,10 +99,14 @@ class DemoChunkDataset(Dataset):
         success_only: bool = False,
         dtype: torch.dtype = torch.float32,
         max_episodes: int | None = None,
+        skip_bad: bool = False,
     ):
         if max_episodes is not None and max_episodes < 1:
             raise UserError(f"max_episodes must be >= 1 (or None for all), got {max_episodes}")
         self.max_episodes = max_episodes
+        self.skip_bad = skip_bad
+        self.skipped: list[str] = []
+        """"<file>:<demo> (<why>)" of every episode left out by ``skip_bad``."""
         if obs_steps < 1:
             raise UserError(f"obs_steps (To) must be >= 1, got {obs_steps}")
         if horizon < 1:
@@ -175,9 +193,18 @@ class DemoChunkDataset(Dataset):
                         continue
                     if self.max_episodes is not None and len(lengths) >= self.max_episodes:
                         break
-                    actions.append(reader.read(name, "actions"))
+                    episode = {"actions": reader.read(name, "actions")}
+                    episode.update({p: reader.read(name, p) for p in self.obs_paths})
+                    problem = _episode_problem(episode, reader.lengths[i], self.horizon)
+                    if problem is not None:
+                        if not self.skip_bad:
+                            raise UserError(f"demo {name} of {path} {problem}; re-collect it, or pass --skip_bad_demos "
+                                            "to train without the demos that have such problems")
+                        self.skipped.append(f"{path}:{name} ({problem})")
+                        continue
+                    actions.append(episode["actions"])
                     for p, key in self.obs_paths.items():
-                        obs[key].append(reader.read(name, p))
+                        obs[key].append(episode[p])
                     lengths.append(reader.lengths[i])
         return actions, obs, lengths
 
