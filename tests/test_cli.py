@@ -106,3 +106,15 @@ def test_benchmark_floor_splits_the_env_step_and_compares_it_with_the_physics_al
     assert split["physics"] > 0 and split["tactile_sensor"] > 0 and split["camera"] > 0
     # the parts add up to the measured env step
     assert sum(split.values()) == pytest.approx(row["env_ms_per_control_step"], rel=0.02)
+
+
+@pytest.mark.parametrize("command", ["collect --num_demos 2 --output x.hdf5", "evaluate --checkpoint x.pt",
+                                     "pretrain --dataset x.hdf5 --output p", "benchmark --num_envs 1"])
+def test_an_unknown_task_is_refused_before_any_heavy_import(command, tmp_path):
+    """One line on stderr (no Warp banner), exit code 2, and neither Isaac Lab, Warp nor torch imported."""
+    code = ("import sys; from vt_refine.cli import main; rc = main(sys.argv[1:]); "
+            "print(rc, *(m in sys.modules for m in ('isaaclab', 'warp', 'torch')))")
+    out = subprocess.run([PY, "-c", code, *command.split(), "--task", "VTRefine-Nope-Aloha"], capture_output=True,
+                         text=True, cwd=tmp_path)
+    assert out.stdout.split() == ["2", "False", "False", "False"], out
+    assert len(out.stderr.strip().splitlines()) == 1 and "unknown task 'VTRefine-Nope-Aloha'" in out.stderr

@@ -163,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if getattr(args, "task", None) is not None:  # at the edge, before any heavy import (milliseconds)
+        from .envs import check_task
+
+        check_task(args.task)
     if args.command == "tasks":
         from .envs import known_tasks
 

@@ -16,12 +16,10 @@ TASK_PREFIX = "VTRefine-"
 
 
 def known_tasks() -> list[str]:
-    """Ids of the registered vt_refine tasks, sorted."""
-    import gymnasium as gym
+    """Ids of the vt_refine tasks, sorted (from a light module: no Isaac Lab import)."""
+    from .task_ids import ALL_TASK_IDS
 
-    import vt_refine.tasks  # noqa: F401  (registers the tasks)
-
-    return sorted(k for k in gym.registry if k.startswith(TASK_PREFIX))
+    return list(ALL_TASK_IDS)
 
 
 def check_task(task: str) -> str:

@@ -18,15 +18,15 @@ def resolve_device(requested: str | None) -> str:
     Raises:
         UserError: for a CUDA device on a machine without one, or a malformed name.
     """
-    import torch
-
     if requested in (None, "", "auto"):
         return default_device()
     requested = requested.strip()
     if requested == "cuda":
         requested = "cuda:0"
     if requested == "cpu":
-        return "cpu"
+        return "cpu"  # no torch import: a refusal of other bad input stays fast
+    import torch
+
     if requested.startswith("cuda:"):
         if not torch.cuda.is_available():
             raise UserError(

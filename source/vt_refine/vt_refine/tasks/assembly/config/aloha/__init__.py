@@ -6,19 +6,8 @@ import gymnasium as gym
 from . import agents
 from .agents import rsl_rl_dppo_cfg
 
-TASKS = {
-    "PegInHole": "PegInHoleAlohaEnvCfg",
-    "NutBolt": "NutBoltAlohaEnvCfg",
-    "Bayonet": "BayonetAlohaEnvCfg",
-    "Connector": "ConnectorAlohaEnvCfg",
-    "ShaftCollar": "ShaftCollarAlohaEnvCfg",
-}
-"""Task name -> env cfg class in ``aloha_env_cfg``."""
-
-TASK_IDS = tuple(f"VTRefine-{name}-Aloha" for name in TASKS)
-
-VISUAL_TASK_IDS = tuple(f"VTRefine-{name}-Aloha-Visual" for name in TASKS)
-"""Visual-only variants; their env cfgs are ``<Task>AlohaVisualEnvCfg`` (same agents, their own DPPO cfg)."""
+from vt_refine.task_ids import ALOHA_TASKS as TASKS  # noqa: F401  (the ids live in a light module)
+from vt_refine.task_ids import TASK_IDS, VISUAL_TASK_IDS  # noqa: F401
 
 _VARIANTS = {f"VTRefine-{name}-Aloha": cfg for name, cfg in TASKS.items()}
 _VARIANTS.update({f"{task_id}-Visual": cfg.replace("EnvCfg", "VisualEnvCfg") for task_id, cfg in _VARIANTS.items()})
