@@ -118,3 +118,17 @@ def test_an_unknown_task_is_refused_before_any_heavy_import(command, tmp_path):
                          text=True, cwd=tmp_path)
     assert out.stdout.split() == ["2", "False", "False", "False"], out
     assert len(out.stderr.strip().splitlines()) == 1 and "unknown task 'VTRefine-Nope-Aloha'" in out.stderr
+
+
+def test_help_shows_defaults_dashed_aliases_work_and_abbreviations_do_not():
+    from vt_refine.cli import build_parser
+
+    parser = build_parser()
+    help_text = parser._subparsers._group_actions[0].choices["evaluate"].format_help()
+    assert "(default: 16)" in help_text and "(default: 0)" in help_text and "--num-episodes" not in help_text
+    assert "VT-Refine on the ALOHA twin" in parser.format_help()
+    args = parser.parse_args(["evaluate", "--checkpoint", "x.pt", "--num-episodes", "3", "--num_envs", "2"])
+    assert (args.num_episodes, args.num_envs) == (3, 2)
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["evaluate", "--checkpoint", "x.pt", "--num_ep", "3"])
+    assert exit_info.value.code == 2
