@@ -48,6 +48,8 @@ def make_env_cfg(
         raise UserError(f"--num_envs must be at least 1, got {num_envs}")
     from isaaclab_tasks.utils.parse_cfg import parse_env_cfg
 
+    import vt_refine.tasks  # noqa: F401  (registers the tasks with gymnasium)
+
     cfg = parse_env_cfg(task, device=device, num_envs=num_envs, overrides=list(overrides))
     if seed is not None:
         cfg.seed = int(seed)

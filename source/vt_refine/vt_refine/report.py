@@ -27,6 +27,8 @@ def _asset_id(task: str) -> str | None:
     """AutoMate id of a task's assembly (from its registered env cfg)."""
     from isaaclab_tasks.utils.parse_cfg import load_cfg_from_registry
 
+    import vt_refine.tasks  # noqa: F401  (registers the tasks with gymnasium)
+
     try:
         return str(load_cfg_from_registry(task, "env_cfg_entry_point").task.assembly)
     except Exception:  # an unregistered or foreign task: the table just lacks the paper column

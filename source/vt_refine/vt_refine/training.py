@@ -241,6 +241,8 @@ def finetune_agent_cfg(task: str, pretrained_checkpoint: str | Path, device: str
     from isaaclab_rl.rsl_rl import handle_deprecated_rsl_rl_cfg
     from isaaclab_tasks.utils.parse_cfg import load_cfg_from_registry
 
+    import vt_refine.tasks  # noqa: F401  (registers the tasks with gymnasium)
+
     agent_cfg = load_cfg_from_registry(task, "rsl_rl_dppo_cfg_entry_point")
     agent_cfg.device = device
     agent_cfg.seed = seed

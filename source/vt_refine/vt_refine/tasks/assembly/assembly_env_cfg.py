@@ -218,11 +218,13 @@ class EventCfg:
 
 @configclass
 class RewardsCfg:
-    """Sparse success (the paper's only reward) and a zero-weight metric of where episodes end up (success rate,
-    failure stages)."""
+    """Sparse success (the paper's only reward) and a metric of where episodes end up (success rate, failure stages)
+    that adds nothing to the reward."""
 
     success = RewTerm(func=mdp.sparse_success, weight=1.0, params={})
-    outcome = RewTerm(func=mdp.assembly_outcome_metric, weight=0.0, params={})
+    # weight 1 on a term that returns zeros: Isaac Lab's reward manager skips zero-weight terms, so a metric must not
+    # have weight 0 or it never runs
+    outcome = RewTerm(func=mdp.assembly_outcome_metric, weight=1.0, params={})
 
 
 @configclass

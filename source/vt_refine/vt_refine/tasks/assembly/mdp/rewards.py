@@ -1,4 +1,4 @@
-"""Reward terms: the paper's sparse success reward and a zero-weight metric of where episodes end up."""
+"""Reward terms: the paper's sparse success reward and a metric of where episodes end up (it returns zeros)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def classify_outcome(assembled: torch.Tensor, lifted: torch.Tensor, aligned: tor
 
 
 class assembly_outcome_metric(ManagerTermBase):
-    """Zero reward; tracks where each episode gets (:data:`OUTCOMES`) and, when episodes end, logs their shares
+    """Zero reward (give it a nonzero weight: Isaac Lab skips zero-weight terms); tracks where each episode gets (:data:`OUTCOMES`) and, when episodes end, logs their shares
     into ``extras["log"]`` (``Metrics/success_rate``, ``Metrics/outcome/<name>``). An evaluation calls
     :meth:`start_recording` after a reset and reads :attr:`first_outcome` once every env finished an episode.
 
