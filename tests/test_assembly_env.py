@@ -253,50 +253,6 @@ def test_a_physics_blowup_is_detected_reset_counted_and_stepping_goes_on(env, fa
         assert all(torch.isfinite(t).all() for t in obs["policy"].values()) and torch.isfinite(obs["critic"]).all()
 
 
-@pytest.fixture(scope="module")
-def _close_shared_env(env):
-    """The per-task test below builds its own envs: close the module's shared one first (one sim per process)."""
-    env.close()
-    yield
-
-
-ALL_TASKS = ("VTRefine-PegInHole-Aloha", "VTRefine-NutBolt-Aloha", "VTRefine-Bayonet-Aloha",
-             "VTRefine-Connector-Aloha", "VTRefine-ShaftCollar-Aloha")
-
-
-def test_every_task_builds_steps_and_checks_success_by_hand(_close_shared_env):
-    """Each of the five assemblies: the env builds and steps, a plug placed fully inserted counts as
-    assembled and stays so on its seat (the seatless collar slides off its stored pose and stops counting),
-    and one 5 mm off sideways or 5 mm short of its seat does not."""
-    from vt_refine.envs import make_env
-    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
-    from vt_refine.tasks.assembly.mdp.success import assembly_success
-
-    for task in ALL_TASKS:
-        env = make_env(task, num_envs=1, device="cpu", seed=0)
-        try:
-            env.reset()
-            for _ in range(3):
-                obs, *_ = env.step(torch.zeros(1, 16))
-            assert torch.isfinite(obs["critic"]).all(), task
-            geometry = assembly_geometry(env.cfg.task)
-            rule = env.cfg.rewards.success.params["rule"]
-            _place_plug(env, geometry)
-            assert assembly_success(env, rule).all(), task
-            # under physics for a moment: a seated plug rests on its seat (not blown out), the collar falls
-            for _ in range(10):
-                env.sim.step(render=False)
-            env.scene.update(dt=env.physics_dt)
-            held = assembly_success(env, rule).all()
-            assert held == geometry.seated, f"{task}: seated {geometry.seated}, still assembled {bool(held)}"
-            _place_plug(env, geometry, offset=(0.005, 0.0, 0.0))
-            assert not assembly_success(env, rule).any(), task
-            _place_plug(env, geometry, offset=(0.0, 0.0, 0.005))
-            assert not assembly_success(env, rule).any(), task
-        finally:
-            env.close()
-
-
 def test_outcome_metric_tells_where_scripted_episodes_stop(env):
     """The failure-stage classifier on scripted episodes: plug left on the table, lifted and dropped, lifted
     and held off the axis, held over the socket's axis, put at its assembled pose."""
@@ -368,3 +324,48 @@ def test_expert_is_deterministic_per_seed_with_recovery_noise(env):
     moved = (executed - labels).abs()
     assert float(moved[..., [0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13]].max()) > 1e-3
     assert float(moved[..., [6, 7, 14, 15]].max()) == 0.0
+
+
+# Last in the file: it closes the module's shared env.
+@pytest.fixture(scope="module")
+def _close_shared_env(env):
+    """The per-task test below builds its own envs: close the module's shared one first (one sim per process)."""
+    env.close()
+    yield
+
+
+ALL_TASKS = ("VTRefine-PegInHole-Aloha", "VTRefine-NutBolt-Aloha", "VTRefine-Bayonet-Aloha",
+             "VTRefine-Connector-Aloha", "VTRefine-ShaftCollar-Aloha")
+
+
+def test_every_task_builds_steps_and_checks_success_by_hand(_close_shared_env):
+    """Each of the five assemblies: the env builds and steps, a plug placed fully inserted counts as
+    assembled and stays so on its seat (the seatless collar slides off its stored pose and stops counting),
+    and one 5 mm off sideways or 5 mm short of its seat does not."""
+    from vt_refine.envs import make_env
+    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
+    from vt_refine.tasks.assembly.mdp.success import assembly_success
+
+    for task in ALL_TASKS:
+        env = make_env(task, num_envs=1, device="cpu", seed=0)
+        try:
+            env.reset()
+            for _ in range(3):
+                obs, *_ = env.step(torch.zeros(1, 16))
+            assert torch.isfinite(obs["critic"]).all(), task
+            geometry = assembly_geometry(env.cfg.task)
+            rule = env.cfg.rewards.success.params["rule"]
+            _place_plug(env, geometry)
+            assert assembly_success(env, rule).all(), task
+            # under physics for a moment: a seated plug rests on its seat (not blown out), the collar falls
+            for _ in range(10):
+                env.sim.step(render=False)
+            env.scene.update(dt=env.physics_dt)
+            held = assembly_success(env, rule).all()
+            assert held == geometry.seated, f"{task}: seated {geometry.seated}, still assembled {bool(held)}"
+            _place_plug(env, geometry, offset=(0.005, 0.0, 0.0))
+            assert not assembly_success(env, rule).any(), task
+            _place_plug(env, geometry, offset=(0.0, 0.0, 0.005))
+            assert not assembly_success(env, rule).any(), task
+        finally:
+            env.close()

@@ -67,7 +67,9 @@ def _build(rank: int, ckpt: str, num_envs: int = NUM_ENVS, **alg_cfg):
     )
     cfg = to_dict(handle_deprecated_rsl_rl_cfg(cfg, importlib.metadata.version("rsl-rl-lib")))
     cfg["multi_gpu"] = {"global_rank": rank, "local_rank": rank, "world_size": WORLD_SIZE}
-    env = PointReachEnv(PointReachCfg(num_envs=num_envs, seed=11 + 100 * rank))  # each rank its own episodes
+    # each rank its own episodes; a wide success radius gives the short rollouts successes and failures, so that
+    # the actor has a reward signal to update on (with the default 0.1 both ranks' second rollout had none)
+    env = PointReachEnv(PointReachCfg(num_envs=num_envs, seed=11 + 100 * rank, success_radius=0.4))
     torch.manual_seed(rank)  # and its own critic init (until the broadcast) and sampling noise
     return env, dppo_algorithm.DPPO.construct_algorithm(env.get_observations(), env, cfg, "cpu")
 
