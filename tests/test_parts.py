@@ -290,6 +290,7 @@ PAD_LENGTH, PAD_HEIGHT, PAD_THICKNESS, FINGER_THICKNESS = 66.65 * MM, 26.0 * MM,
 PAD_CENTRE_BEHIND = 15.0 * MM  # pad centre behind the grasp point, along the finger
 FINGER_TIP_AHEAD = 30.0 * MM  # fingers reach this far ahead of the grasp point
 PITCH = math.radians(15.0)
+LEVEL_GRASP_Z = 0.04  # the expert approaches level (no pitch) for grasps this high: the pads cannot reach the table
 MIN_GRASP_Z = 0.021  # pads (17.3 mm below the grasp point) stay >= 3 mm above the table
 PAD_REACH_BELOW = 0.0175  # lowest pad corner below the grasp point
 FINGER_RISE_BEHIND = 0.021  # highest finger point within 30 mm behind the grasp point
@@ -332,12 +333,14 @@ def test_grasp_heights_keep_pads_off_the_table_and_on_the_part(assemblies, asset
 
 
 def _hand(center, closing, forward, width: float, gap: float) -> list[trimesh.Trimesh]:
-    """Pads (first two boxes) and fingers of a gripper pitched 15 deg down, its pads `gap` outside `width`.
+    """Pads (first two boxes) and fingers of a gripper pitched 15 deg down (level from 40 mm up, as the expert
+    holds them), its pads `gap` outside `width`.
 
     `closing` and `forward` are horizontal unit vectors; the fingers point along `forward`, tips down.
     """
     closing, forward = np.asarray(closing, float), np.asarray(forward, float)
-    along = math.cos(PITCH) * forward - math.sin(PITCH) * np.array((0.0, 0.0, 1.0))
+    pitch = 0.0 if center[2] >= LEVEL_GRASP_Z else PITCH
+    along = math.cos(pitch) * forward - math.sin(pitch) * np.array((0.0, 0.0, 1.0))
     normal = np.cross(along, closing)  # right-handed frame (along, closing, normal)
     pad_back = -PAD_CENTRE_BEHIND - PAD_LENGTH / 2
     pieces = (  # (offset of the inner face beyond the pad face, thickness, extent along the finger)

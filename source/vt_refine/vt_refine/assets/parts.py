@@ -261,7 +261,10 @@ class PegInHoleDesign:
     clearance: float = 3.3 * MM  # measured: 39.6 mm hole around the 33.0 mm round (3.7 mm across the 32.2 flats)
     tip_chamfer: float = 1.5 * MM  # 45 deg lead-in on the peg tip
     block_corner_radius: float = 4.0 * MM
-    plug_grasp_z: float = 66.0 * MM  # high on the peg, as the real operator: the hands stay 3.8 mm apart when it is in
+    # the level pads (46-72 mm) stay 2.8 mm under the 74.8 mm peg's top and, when it is in, 2.9 mm from the left
+    # hand's fingers on the block; at 66 mm they overhung the top by 4 mm and BC's ~9 mm height errors left a
+    # thin contact (36 of 50 BC episodes dropped the peg)
+    plug_grasp_z: float = 59.0 * MM
     socket_grasp_z: float = 21.5 * MM  # low on the block, pads 4 mm off the table
 
 
