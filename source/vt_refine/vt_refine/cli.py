@@ -153,8 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("finetune", help="DPPO fine-tuning of a pre-trained checkpoint (same runner as isaaclab train)")
     _add_common(p)
     p.add_argument("--checkpoint", required=True, help="pre-trained checkpoint (pretrain's checkpoints/final.pt)")
-    p.add_argument("--num_envs", type=_positive_int, default=8, help="parallel envs of the rollouts")
-    p.add_argument("--max_iterations", type=_positive_int, default=8, help="DPPO iterations (rollout + update)")
+    p.add_argument("--num_envs", type=_positive_int, default=None,
+                   help="parallel envs of the rollouts (default: the profile's finetune.num_envs)")
+    p.add_argument("--max_iterations", type=_positive_int, default=None,
+                   help="DPPO iterations, rollout + update (default: the profile's finetune.max_iterations)")
     p.add_argument("--profile", default="quick", help="takes the finetune: section of this profile")
     p.add_argument("--output", required=True, help="run folder (resumed from its newest model_*.pt)")
 
@@ -239,9 +241,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         _check_output(args.output, "--output", folder=True)
         _, raw = load_profile_file(args.profile)
-        overrides = PipelineSettings.from_profile(raw).finetune_overrides
-        final = run_finetune(args.task, args.checkpoint, args.output, args.max_iterations, args.num_envs,
-                             device=args.device, seed=args.seed, agent_overrides=overrides)
+        settings = PipelineSettings.from_profile(raw)
+        final = run_finetune(args.task, args.checkpoint, args.output,
+                             args.max_iterations or settings.finetune_iterations, args.num_envs or settings.finetune_envs,
+                             device=args.device, seed=args.seed, agent_overrides=settings.finetune_overrides)
         print(f"[vt-refine finetune] checkpoint {final}")
         return 0
     if args.command == "evaluate":
