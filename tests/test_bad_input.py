@@ -64,6 +64,10 @@ def files(tmp_path_factory):
     bad_yaml.write_text("pretrain:\n  total_steps: [1, 2\n")
     bad_value = root / "bad_value.yaml"
     bad_value.write_text("pretrain:\n  total_steps: many\n")
+    empty_profile = root / "empty.yaml"
+    empty_profile.write_text("# nothing yet\n")
+    misspelt_profile = root / "misspelt.yaml"
+    misspelt_profile.write_text("pretrian:\n  total_steps: 10\n")
     not_results = root / "not_results.json"
     not_results.write_text('{"hello": 1}')
     not_json = root / "not_json.json"
@@ -76,7 +80,8 @@ def files(tmp_path_factory):
         "other_task_ckpt": other_ckpt, "corrupt_ckpt": corrupt_ckpt, "dppo_ckpt": dppo_ckpt, "missing": root / "nope",
         "under_a_file": a_file / "out", "a_file": a_file, "folder": root, "bad_yaml": bad_yaml,
         "bad_value": bad_value, "not_results": not_results, "not_json": not_json,
-        "empty_results": empty_results, "nan_demos": nan_demos,
+        "empty_results": empty_results, "nan_demos": nan_demos, "empty_profile": empty_profile,
+        "misspelt_profile": misspelt_profile,
     }
 
 
@@ -108,6 +113,10 @@ CASES = {
                                  "unknown profile 'fast'"),
     "pretrain/profile not YAML": ("pretrain --dataset {good} --profile {bad_yaml} --output {folder}/p",
                                   "is not valid YAML at line"),
+    "pretrain/empty profile": ("pretrain --dataset {good} --profile {empty_profile} --output {folder}/p",
+                               "empty.yaml is empty"),
+    "pretrain/misspelt profile section": ("pretrain --dataset {good} --profile {misspelt_profile} --output {folder}/p",
+                                          "unknown section(s) pretrian"),
     "pretrain/profile value of the wrong type": ("pretrain --dataset {good} --profile {bad_value} --output {folder}/p",
                                                  "total_steps"),
     "pretrain/unwritable output": ("pretrain --dataset {good} --output {a_file}", "is a file, not a folder"),

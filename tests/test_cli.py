@@ -90,6 +90,8 @@ def test_isaaclab_train_without_device_flag_says_use_cpu(tmp_path):
               cwd=tmp_path)
     assert out.returncode != 0
     assert "Rerun with --device cpu" in out.stdout + out.stderr
+    # the run folder Isaac Lab's train made before the env refused is gone, so `isaaclab play` cannot pick it
+    assert not (tmp_path / "logs").exists(), sorted(str(p) for p in (tmp_path / "logs").rglob("*"))
 
 
 @pytest.mark.sim

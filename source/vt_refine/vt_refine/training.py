@@ -23,6 +23,10 @@ def task_for_modality(task: str, modality: str) -> str:
     return base if modality == "vt" else f"{base}-Visual"
 
 
+PROFILE_SECTIONS = ("policy", "pretrain", "collect", "evaluate", "finetune")
+"""Top-level sections of a profile YAML (config/quick.yaml, config/paper.yaml)."""
+
+
 def load_profile_file(profile: str):
     """A profile name ("quick", "paper") or a YAML path -> the raw dict (all sections)."""
     import yaml
@@ -45,6 +49,14 @@ def load_profile_file(profile: str):
     if not isinstance(raw, dict):
         raise UserError(f"profile {path} must hold a mapping of sections (policy:, pretrain:, collect:, ...), "
                         f"not a {type(raw).__name__}")
+    # an empty or misspelt profile would silently train with the built-in (paper-size) defaults
+    unknown = sorted(str(key) for key in raw if key not in PROFILE_SECTIONS)
+    if unknown:
+        raise UserError(f"profile {path} has unknown section(s) {', '.join(unknown)}; the sections are "
+                        f"{', '.join(PROFILE_SECTIONS)} (copy config/quick.yaml to start from)")
+    if not raw:
+        raise UserError(f"profile {path} is empty; give at least one of the sections {', '.join(PROFILE_SECTIONS)} "
+                        f"(copy config/quick.yaml to start from)")
     from .policies.diffusion.config import ConfigError, load_profile
 
     try:  # the policy: and pretrain: sections, checked now rather than when a later stage reads them

@@ -310,11 +310,35 @@ class AssemblyEnvCfg(ManagerBasedRLEnvCfg):
         import torch
 
         if str(self.sim.device).startswith("cuda") and not torch.cuda.is_available():
+            _remove_unstarted_run_folder(getattr(self, "log_dir", None))
             raise RuntimeError(
                 f"vt_refine: the simulation device is {self.sim.device} but this machine has no usable CUDA GPU "
                 "(torch.cuda.is_available() is False). Rerun with --device cpu "
                 "(the project's own `vt-refine` commands pick the CPU by themselves)."
             )
+
+
+def _remove_unstarted_run_folder(log_dir: str | None) -> None:
+    """Delete the run folder ``isaaclab train`` made before building the env, when it holds nothing but its
+    startup manifest (else ``isaaclab play`` would later pick it and fail on "No checkpoints"); empty parents
+    up to ``logs/`` go too. A folder with anything else in it is left alone."""
+    import os
+    from pathlib import Path
+
+    if not log_dir or not Path(log_dir).is_dir():
+        return
+    folder = Path(log_dir)
+    if any(entry.name != "run.json" and not entry.name.startswith(".run.json.") for entry in folder.iterdir()):
+        return
+    for entry in folder.iterdir():
+        entry.unlink()
+    folder.rmdir()
+    for parent in folder.parents:  # logs/rsl_rl/<experiment>, logs/rsl_rl, logs: only while empty
+        if parent.name == "" or any(parent.iterdir()):
+            break
+        os.rmdir(parent)
+        if parent.name == "logs":
+            break
 
 
 def default_device() -> str:
