@@ -73,8 +73,10 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path):
     again = pretrain(PROFILE, dataset(), tmp_path / "cut", progress=False)
     assert again.step == 12 and again.losses == [] and again.resumed_from == 12
 
-    # only last + final are kept; TensorBoard events and the resolved profile are written
-    assert sorted(p.name for p in (tmp_path / "full" / "checkpoints").iterdir()) == ["final.pt", "last.pt"]
+    # only last (steps 10), the one before it (5) and final are kept; TensorBoard events and the profile are written
+    assert sorted(p.name for p in (tmp_path / "full" / "checkpoints").iterdir()) == ["final.pt", "last.pt",
+                                                                                     "previous.pt"]
+    assert load_checkpoint(tmp_path / "full" / "checkpoints" / "previous.pt")["step"] == 5
     assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "full" / "tb").iterdir())
     assert (tmp_path / "full" / "profile.yaml").is_file()
 

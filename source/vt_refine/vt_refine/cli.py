@@ -8,6 +8,7 @@ only bugs print tracebacks.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 
@@ -199,6 +200,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vt-refine {args.command}: interrupted; finished work is kept, rerun the same command to resume",
               file=sys.stderr)
         return 130
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # every file is written to a temporary and renamed: what was finished before the disk filled is intact
+        where = f" while writing {error.filename}" if error.filename else ""
+        print(f"vt-refine {args.command}: error: no space left on the device{where}; finished work is kept, free "
+              "some space and rerun the same command to resume", file=sys.stderr)
+        return 2
 
 
 def _dispatch(args: argparse.Namespace) -> int:

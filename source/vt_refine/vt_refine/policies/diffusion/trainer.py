@@ -22,6 +22,7 @@ Reproducibility: batch order and diffusion noise of step s are drawn from genera
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
-from .checkpoint import CheckpointMismatchError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointCorruptError, CheckpointMismatchError, load_checkpoint, save_checkpoint
 from .config import DiffusionPolicyCfg, DiffusionProfile, PretrainCfg
 from .policy import DiffusionPolicy, _pick
 
@@ -265,7 +266,8 @@ def pretrain(
 
     Writes ``out_dir/checkpoints/last.pt`` every ``checkpoint_every`` steps, ``final.pt`` at the end,
     TensorBoard scalars (loss, lr, grad_norm) to ``out_dir/tb`` and the resolved profile to
-    ``out_dir/profile.yaml``. With ``resume`` the newest of last.pt/final.pt in ``out_dir`` is continued
+    ``out_dir/profile.yaml``; the last.pt it replaces is kept as previous.pt. With ``resume`` the newest readable
+    of last.pt/previous.pt/final.pt in ``out_dir`` is continued
     up to ``cfg.pretrain.total_steps``; a Ctrl-C saves last.pt before re-raising.
 
     Args:
@@ -303,9 +305,18 @@ def pretrain(
     ema = AveragedModel(policy, multi_avg_fn=ema_decay, use_buffers=False)
 
     start_step, resumed_from, resumed_final = 0, None, False
-    candidates = [p for p in (ckpt_dir / "last.pt", ckpt_dir / "final.pt") if p.is_file()] if resume else []
-    if candidates:
-        loaded = [(load_checkpoint(p, map_location=device), p) for p in candidates]
+    names = ("last.pt", "previous.pt", "final.pt")
+    candidates = [ckpt_dir / name for name in names if (ckpt_dir / name).is_file()] if resume else []
+    loaded = []
+    for path in candidates:  # a damaged file (disk fault, copied half) is skipped: the one before it resumes
+        try:
+            loaded.append((load_checkpoint(path, map_location=device), path))
+        except CheckpointCorruptError as error:
+            print(f"[pretrain] skipping {error}", flush=True)
+    if candidates and not loaded:
+        raise CheckpointCorruptError(f"no readable checkpoint in {ckpt_dir} ({', '.join(p.name for p in candidates)} "
+                                     "are all damaged); delete them to start over or pass another output folder")
+    if loaded:
         payload, source = max(loaded, key=lambda item: (item[0]["step"], item[1].name == "final.pt"))
         resumed_final = source.name == "final.pt"
         if payload["policy_cfg"] != pcfg.to_dict():
@@ -331,6 +342,8 @@ def pretrain(
         yaml.safe_dump({"policy": pcfg.to_dict(), "pretrain": tcfg.to_dict()}, f, sort_keys=False)
 
     def save(name: str, step: int) -> Path:
+        if name == "last.pt" and (ckpt_dir / name).is_file():  # keep one step back, should the new one be damaged
+            os.replace(ckpt_dir / name, ckpt_dir / "previous.pt")
         return save_checkpoint(ckpt_dir / name, policy, ema_policy=ema.module, optimizer=optimizer,
                                scheduler=scheduler, train_cfg=tcfg, step=step, task_id=task_id,
                                extra={"ema_num_updates": ema_decay.num_updates})
