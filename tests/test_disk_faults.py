@@ -76,9 +76,9 @@ def test_disk_full_while_a_checkpoint_is_written_keeps_the_previous_one(tmp_path
         pretrain(PROFILE, dataset(), tmp_path, progress=False)  # resumes at 5, fails writing step 10
     assert raised.value.errno == errno.ENOSPC
     assert _leftovers(tmp_path / "checkpoints") == []
-    # the step-5 checkpoint survived (moved aside as previous.pt when the step-10 write began)
+    # the step-5 checkpoint survived (and was kept as previous.pt when the step-10 write began)
     kept = {p.name: load_checkpoint(p)["step"] for p in (tmp_path / "checkpoints").glob("*.pt")}
-    assert kept == {"previous.pt": 5}
+    assert kept == {"last.pt": 5, "previous.pt": 5}
     monkeypatch.setattr(checkpoint_module.torch, "save", real_save)
     done = pretrain(PROFILE, dataset(), tmp_path, progress=False)
     assert done.resumed_from == 5 and done.step == PROFILE.pretrain.total_steps

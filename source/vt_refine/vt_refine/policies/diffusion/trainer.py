@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -343,7 +344,7 @@ def pretrain(
 
     def save(name: str, step: int) -> Path:
         if name == "last.pt" and (ckpt_dir / name).is_file():  # keep one step back, should the new one be damaged
-            os.replace(ckpt_dir / name, ckpt_dir / "previous.pt")
+            _keep_as_previous(ckpt_dir / name)
         return save_checkpoint(ckpt_dir / name, policy, ema_policy=ema.module, optimizer=optimizer,
                                scheduler=scheduler, train_cfg=tcfg, step=step, task_id=task_id,
                                extra={"ema_num_updates": ema_decay.num_updates})
@@ -402,6 +403,18 @@ def pretrain(
     save("final.pt", step)
     result.step = step
     return result
+
+
+def _keep_as_previous(last: Path) -> None:
+    """Make ``previous.pt`` the current ``last.pt`` by a hard link (a copy where links are not supported), so that
+    ``last.pt`` never disappears, not even for a moment, before its successor replaces it."""
+    tmp = last.with_name(".previous.pt.link.tmp")  # matches the leftover pattern cleaned at start-up
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(last, tmp)
+    except OSError:
+        shutil.copy2(last, tmp)
+    os.replace(tmp, last.with_name("previous.pt"))
 
 
 def _dict_diff(a: Any, b: Any, prefix: str = "") -> str:
