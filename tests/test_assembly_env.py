@@ -263,7 +263,7 @@ def test_outcome_metric_tells_where_scripted_episodes_stop(env):
 
     geometry = assembly_geometry(env.cfg.task)
     term = env.reward_manager.get_term_cfg("outcome").func
-    all_envs = torch.arange(env.num_envs, device=env.device)
+    rule = env.cfg.rewards.success.params["rule"]
 
     def put(offset, frame="socket"):
         if frame == "socket":
@@ -281,17 +281,19 @@ def test_outcome_metric_tells_where_scripted_episodes_stop(env):
             put(*placement)
             reward = env.reward_manager.compute(dt=env.step_dt)  # through the manager, as env.step runs it
             assert float(reward[0]) in (0.0, 1.0)  # the metric adds nothing; only the sparse success pays
-        env.reward_manager.reset(all_envs)  # what ending the episodes runs
+        env.reset()  # ends the episodes as a step does: the reset event moves the plug, then the managers reset
         return {OUTCOMES[i] for i in term.first_outcome.tolist()}
 
     above = geometry.insertion_depth + 0.01  # 1 cm over the socket's top, on its axis
     assert episode() == {"not_grasped"}  # the plug stays where the reset put it
     assert episode(((0.15, 0.1, 0.08), "env"), ((0.15, 0.1, 0.0), "env")) == {"dropped"}
     assert episode(((0.15, 0.1, 0.08), "env")) == {"not_aligned"}  # lifted, held away from the socket
+    off_axis = 3 * rule.xy_threshold  # reached the socket's top off its axis, then fell beside it
+    assert episode(((off_axis, 0.0, above),), ((0.15, 0.1, 0.0), "env")) == {"not_aligned"}
     assert episode(((0.0, 0.0, above),)) == {"aligned_not_inserted"}
     assert episode(((0.0, 0.0, above),), ((0.0, 0.0, 0.0),)) == {"assembled"}
     # only the first episode after start_recording counts
-    env.reward_manager.reset(all_envs)
+    env.reset()
     assert {OUTCOMES[i] for i in term.first_outcome.tolist()} == {"assembled"}
 
 

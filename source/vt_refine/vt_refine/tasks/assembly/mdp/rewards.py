@@ -31,76 +31,87 @@ OUTCOMES = ("assembled", "not_grasped", "dropped", "not_aligned", "aligned_not_i
 """Where an episode ended up, in the order of the task's stages (see :func:`classify_outcome`)."""
 
 
-def classify_outcome(assembled: torch.Tensor, lifted: torch.Tensor, aligned: torch.Tensor,
+def classify_outcome(assembled: torch.Tensor, lifted: torch.Tensor, near: torch.Tensor, aligned: torch.Tensor,
                      on_table: torch.Tensor) -> torch.Tensor:
     """Index into :data:`OUTCOMES` of each episode, from what happened at some step of it: the plug was
-    ``assembled``, ``lifted`` off the table, ``aligned`` over the socket's axis within the success bound, and
-    whether it lies ``on_table`` at the end. A plug lifted, never aligned and back on the table was dropped.
+    ``assembled``, ``lifted`` off the table, brought ``near`` the socket's top, ``aligned`` over the socket's axis
+    within the success bound, and whether it lies ``on_table`` at the end. A plug lifted and back on the table
+    without ever reaching the socket was dropped; one that reached it but never its axis was not aligned.
 
     Args:
-        assembled, lifted, aligned, on_table: Bool tensors of shape (E,).
+        assembled, lifted, near, aligned, on_table: Bool tensors of shape (E,).
 
     Returns:
         Long tensor of shape (E,).
     """
     out = torch.full_like(assembled, OUTCOMES.index("not_aligned"), dtype=torch.long)
     out = torch.where(~lifted, OUTCOMES.index("not_grasped"), out)
-    out = torch.where(lifted & ~aligned & on_table, OUTCOMES.index("dropped"), out)
+    out = torch.where(lifted & ~near & ~aligned & on_table, OUTCOMES.index("dropped"), out)
     out = torch.where(aligned, OUTCOMES.index("aligned_not_inserted"), out)
     return torch.where(assembled, OUTCOMES.index("assembled"), out)
 
 
 class assembly_outcome_metric(ManagerTermBase):
-    """Zero reward (give it a nonzero weight: Isaac Lab skips zero-weight terms); tracks where each episode gets (:data:`OUTCOMES`) and, when episodes end, logs their shares
-    into ``extras["log"]`` (``Metrics/success_rate``, ``Metrics/outcome/<name>``). An evaluation calls
-    :meth:`start_recording` after a reset and reads :attr:`first_outcome` once every env finished an episode.
+    """Zero reward (give it a nonzero weight: Isaac Lab skips zero-weight terms); tracks where each episode gets
+    (:data:`OUTCOMES`) and, when episodes end, logs their shares into ``extras["log"]`` (``Metrics/success_rate``,
+    ``Metrics/outcome/<name>``). An evaluation calls :meth:`start_recording` after a reset and reads
+    :attr:`first_outcome` once every env finished an episode.
 
-    Plug heights are in the env frame (table top at z = 0); "aligned" means on the socket's axis within the
-    success rule's xy bound, upright within its tilt bound, and no higher than ``align_height`` above the socket's
-    top (about to go in or in).
+    Plug heights are in the env frame (table top at z = 0). "Near" means within ``near_xy`` of the socket's axis
+    and no higher than ``align_height`` above the socket's top; "aligned" adds the success rule's xy and tilt bounds.
+    Whether the plug lies on the table is recorded at every step: when the episode ends the reset event has
+    already moved the plug to its next start pose.
     """
 
     lift_height: float = 0.02
-    """The plug counts as lifted once its origin is this far above the table [m]."""
-    table_height: float = 0.01
-    """The plug lies on the table when its origin is lower than this [m]."""
+    """The plug counts as lifted once its origin is this far above the table [m]; back below it, it lies on the
+    table (a peg fallen on its side rests at its radius, 16-18 mm)."""
     align_height: float = 0.03
+    near_xy: float = 0.02
+    """The plug reached the socket within this distance of its axis [m] (about the peg's radius)."""
 
     def __init__(self, cfg: RewardTermCfg, env: ManagerBasedRLEnv):
         super().__init__(cfg, env)
         e, device = env.num_envs, env.device
         self._assembled = torch.zeros(e, dtype=torch.bool, device=device)
         self._lifted = torch.zeros_like(self._assembled)
+        self._near = torch.zeros_like(self._assembled)
         self._aligned = torch.zeros_like(self._assembled)
+        self._on_table = torch.ones_like(self._assembled)
         self.first_outcome = torch.full((e,), -1, dtype=torch.long, device=device)
         """Outcome index of each env's first episode finished since :meth:`start_recording`; -1 before. (E,)"""
+
+    def _progress_flags(self) -> tuple[torch.Tensor, ...]:
+        return self._assembled, self._lifted, self._near, self._aligned
 
     def start_recording(self) -> None:
         """Forget the recorded outcomes and the running episodes' progress (call right after a reset)."""
         self.first_outcome.fill_(-1)
-        for flag in (self._assembled, self._lifted, self._aligned):
+        for flag in self._progress_flags():
             flag.fill_(False)
+        self._on_table.fill_(True)
 
     def reset(self, env_ids: torch.Tensor | None = None) -> None:
         if env_ids is None:
             env_ids = torch.arange(self.num_envs, device=self.device)
-        plug_z = (self._env.scene["plug"].data.root_pos_w.torch - self._env.scene.env_origins)[env_ids, 2]
-        outcome = classify_outcome(self._assembled[env_ids], self._lifted[env_ids], self._aligned[env_ids],
-                                   plug_z < self.table_height)
+        outcome = classify_outcome(*(flag[env_ids] for flag in self._progress_flags()), self._on_table[env_ids])
         first = self.first_outcome[env_ids]
         self.first_outcome[env_ids] = torch.where(first < 0, outcome, first)
         log = self._env.extras.setdefault("log", {})
         log["Metrics/success_rate"] = self._assembled[env_ids].float().mean()
         for i, name in enumerate(OUTCOMES[1:], start=1):
             log[f"Metrics/outcome/{name}"] = (outcome == i).float().mean()
-        for flag in (self._assembled, self._lifted, self._aligned):
+        for flag in self._progress_flags():
             flag[env_ids] = False
+        self._on_table[env_ids] = True
 
     def __call__(self, env: ManagerBasedRLEnv, rule: AssemblySuccessCfg, insertion_depth: float) -> torch.Tensor:
         xy_error, height_left, tilt = assembly_error(env, rule.assembled_plug_z)
         plug_z = env.scene["plug"].data.root_pos_w.torch[:, 2] - env.scene.env_origins[:, 2]
+        low = height_left < insertion_depth + self.align_height
         self._assembled |= assembly_success(env, rule)
         self._lifted |= plug_z > self.lift_height
-        self._aligned |= ((xy_error < rule.xy_threshold) & (tilt < math.radians(rule.max_tilt_deg))
-                          & (height_left < insertion_depth + self.align_height))
+        self._near |= (xy_error < self.near_xy) & low
+        self._aligned |= (xy_error < rule.xy_threshold) & (tilt < math.radians(rule.max_tilt_deg)) & low
+        self._on_table[:] = plug_z < self.lift_height
         return torch.zeros(env.num_envs, device=env.device)
