@@ -166,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="pre-trained (final.pt) or fine-tuned (model_*.pt) checkpoint")
     p.add_argument("--num_episodes", type=_positive_int, default=16, help="episodes (50 for a claim, 95%% CI)")
     p.add_argument("--num_envs", type=_positive_int, default=8, help="parallel envs (episodes run in batches)")
+    p.add_argument("--act_steps", type=_positive_int, default=None,
+                   help="Te, chunk steps executed per decision (default: the checkpoint's; at most its Ta)")
     p.add_argument("--output", default=None, help="also write the result JSON here")
 
     p = sub.add_parser("pipeline", help="collect -> pre-train VT + visual -> DPPO both -> evaluate all four -> report")
@@ -263,7 +265,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         _check_output(args.output, "--output")
         result = evaluate_policy(args.task, args.checkpoint, num_episodes=args.num_episodes, num_envs=args.num_envs,
-                                 seed=args.seed, device=args.device, output=args.output)
+                                 seed=args.seed, device=args.device, output=args.output, act_steps=args.act_steps)
         print(json.dumps(result.to_dict(), indent=2))
         return 0
     if args.command == "pipeline":

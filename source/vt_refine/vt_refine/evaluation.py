@@ -32,6 +32,8 @@ class EvalResult:
     device: str
     seconds: float
     per_batch: list[float] = field(default_factory=list)
+    act_steps: int = 0
+    """Te, chunk steps executed per decision."""
     outcomes: dict[str, int] = field(default_factory=dict)
     """Episodes per outcome (assembled, not_grasped, dropped, not_aligned, aligned_not_inserted): where the failed
     ones stopped."""
@@ -95,8 +97,12 @@ def check_checkpoint_task(path: str | Path, task: str) -> str:
 
 
 def load_eval_actor(path: str | Path, obs, num_actions: int, task: str, device: str, sampler: str | None = None,
-                    ft_denoising_steps: int | None = None):
-    """Build the actor that evaluates ``path`` on ``task`` (errors name both sides on a mismatch)."""
+                    ft_denoising_steps: int | None = None, act_steps: int | None = None):
+    """Build the actor that evaluates ``path`` on ``task`` (errors name both sides on a mismatch).
+
+    Args:
+        act_steps: Te executed per decision (default: the checkpoint's own).
+    """
     import torch
 
     from .policies.diffusion import CheckpointError
@@ -121,6 +127,8 @@ def load_eval_actor(path: str | Path, obs, num_actions: int, task: str, device: 
             # one sampling rule wherever a checkpoint is judged: the pre-trained policy's own deterministic chain
             # (a DDIM eta set for the rollouts' exploration is not part of it)
             actor_cfg.pop("ddim_eta", None)
+            if act_steps is not None:
+                actor_cfg["act_steps"] = act_steps
             actor = DiffusionActor(policy, meta.get("obs_group", "policy"), **actor_cfg).to(device)
             actor.finetuned.load_state_dict(payload["actor_state_dict"])
             if not torch.allclose(actor.pretrained_fingerprint().cpu(), payload["pretrained_fingerprint"].cpu()):
@@ -133,7 +141,8 @@ def load_eval_actor(path: str | Path, obs, num_actions: int, task: str, device: 
             sampler = sampler or policy.cfg.sampler
             chain = len(policy.model.sampling_timesteps(sampler))
             steps = min(ft_denoising_steps or 5, chain)
-            actor = DiffusionActor(policy, "policy", sampler=sampler, ft_denoising_steps=steps).to(device)
+            actor = DiffusionActor(policy, "policy", sampler=sampler, ft_denoising_steps=steps,
+                                   act_steps=act_steps).to(device)
     except (CheckpointError, FileNotFoundError, ValueError) as error:
         if isinstance(error, UserError):
             raise
@@ -152,11 +161,13 @@ def evaluate_policy(
     sampler: str | None = None,
     progress: bool = True,
     env=None,
+    act_steps: int | None = None,
 ) -> EvalResult:
     """Success rate of ``checkpoint`` over ``num_episodes`` episodes of ``task`` (batches of ``num_envs``, batch b
     reset with seed ``seed + b``, so two checkpoints evaluated with the same seed see the same initial states).
 
     Args:
+        act_steps: Te, chunk steps executed per decision (default: the checkpoint's).
         env: An already built env of ``task`` to use (e.g. inside a visualiser launch); it is not closed here.
     """
     import torch
@@ -182,7 +193,7 @@ def evaluate_policy(
     try:
         vec = RslRlVecEnvWrapper(env)
         actor, kind = load_eval_actor(checkpoint, vec.get_observations(), vec.num_actions, task, str(env.device),
-                                      sampler=sampler)
+                                      sampler=sampler, act_steps=act_steps)
         batches = -(-num_episodes // num_envs)
         successes = 0
         returns = []
@@ -208,7 +219,7 @@ def evaluate_policy(
         result = EvalResult(task, str(checkpoint), kind, num_episodes, successes, successes / num_episodes,
                             (round(low, 4), round(high, 4)), float(sum(returns) / max(len(returns), 1)), seed,
                             num_envs, str(env.device), round(time.perf_counter() - start, 1), per_batch,
-                            dict(zip(OUTCOMES, outcomes.tolist())))
+                            actor.act_steps, dict(zip(OUTCOMES, outcomes.tolist())))
     finally:
         if own_env:
             env.close()
@@ -241,13 +252,11 @@ def _limits_hold(vec, hold):
     """Hold action in the task's [-1, 1] action space: the last joint positions mapped through the limits."""
     import torch
 
-    from .assets.aloha import ALOHA_JOINT_NAMES, joint_limits
+    from .assets.aloha import joint_to_action_map
 
-    limits = joint_limits()
-    lo = torch.tensor([limits[n][0] for n in ALOHA_JOINT_NAMES], device=vec.device)
-    hi = torch.tensor([limits[n][1] for n in ALOHA_JOINT_NAMES], device=vec.device)
+    scale, offset = (torch.tensor(row, dtype=torch.float32, device=vec.device) for row in joint_to_action_map())
 
     def fn(obs):
-        return (2 * (hold(obs) - lo) / (hi - lo) - 1).clamp(-1, 1)
+        return (scale * hold(obs) + offset).clamp(-1, 1)
 
     return fn

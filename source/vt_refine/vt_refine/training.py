@@ -111,6 +111,10 @@ def run_pretrain(
         print(f"[vt-refine pretrain] skipped demo {skipped}", flush=True)
     num_points = dataset.sample_shapes["point_cloud"][1]
     cfg = dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, num_points=int(num_points)))
+    if cfg.policy.relative_actions:
+        from .assets.aloha import joint_to_action_map
+
+        cfg = dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, joint_to_action=joint_to_action_map()))
     dataset.check_shapes({**cfg.policy.obs_shapes, "actions": cfg.policy.action_shape})
     _make_output_dir(out_dir)
     from .policies.diffusion import CheckpointError

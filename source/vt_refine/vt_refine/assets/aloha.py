@@ -170,6 +170,16 @@ def joint_limits() -> dict[str, tuple[float, float]]:
     return out
 
 
+def joint_to_action_map() -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(scale, offset) per joint in action order: the tasks' action (joint limits mapped onto [-1, 1]) that holds
+    joint positions q is scale * q + offset."""
+    limits = joint_limits()
+    lo = np.array([limits[n][0] for n in ALOHA_JOINT_NAMES], dtype=np.float64)
+    hi = np.array([limits[n][1] for n in ALOHA_JOINT_NAMES], dtype=np.float64)
+    scale = 2.0 / (hi - lo)
+    return tuple(scale.tolist()), tuple((-1.0 - scale * lo).tolist())
+
+
 def effort_limits() -> dict[str, float]:
     out = {}
     for side in ARM_SIDES:

@@ -261,7 +261,8 @@ class DiffusionPolicyCfg(_CfgBase):
 
     Observations (env units): ``point_cloud`` Tensor of shape (B, To, Np, C) -- metres in the camera
     frame plus value and flag channels, not normalised -- and ``joint_pos`` Tensor of shape (B, To, Dq)
-    in rad / m. Actions: Tensor of shape (B, Ta, Da), absolute joint-position targets.
+    in rad / m. Actions: Tensor of shape (B, Ta, Da), joint-position targets in the env's action space; the
+    network predicts them absolute or, with ``relative_actions``, relative to the last observed joints.
     """
 
     obs_steps: int = 2
@@ -279,7 +280,14 @@ class DiffusionPolicyCfg(_CfgBase):
     act_steps: int = 8
     """Te, steps executed from each chunk before re-planning (paper: 8)."""
     action_dim: int = 16
-    """Da, absolute joint-position targets."""
+    """Da, joint-position targets in the env's action space."""
+    relative_actions: bool = False
+    """Predict each chunk relative to the action that holds the last observed joint positions (the demos' targets
+    then span a few % of the joint range, so a normalised unit is millimetres, not centimetres, at the pads).
+    Needs ``joint_to_action``; the network's output is normalised with the statistics of these differences."""
+    joint_to_action: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    """(scale, offset) per action dim, Tensor-free: the env's action that holds joint positions q is
+    scale * q + offset (ALOHA: its joint limits mapped onto [-1, 1]); set from the task at pre-training."""
     sampler: str = "ddpm"
     """Default sampler of ``predict_chunk``: "ddpm" (K steps, paper) or "ddim" (Kd steps)."""
     normalizer_eps: float = 1e-4
@@ -298,6 +306,13 @@ class DiffusionPolicyCfg(_CfgBase):
                f"policy.act_steps ({self.act_steps}) must not exceed policy.horizon_steps ({self.horizon_steps})")
         _check(self.sampler in ("ddpm", "ddim"), f"policy.sampler must be 'ddpm' or 'ddim', got '{self.sampler}'")
         _check(self.normalizer_eps > 0, f"policy.normalizer_eps must be > 0, got {self.normalizer_eps}")
+        if self.relative_actions:
+            _check(self.joint_dim == self.action_dim,
+                   f"policy.relative_actions needs one action per joint; joint_dim {self.joint_dim} != action_dim "
+                   f"{self.action_dim}")
+        if self.joint_to_action is not None:
+            _check(len(self.joint_to_action) == 2 and all(len(row) == self.action_dim for row in self.joint_to_action),
+                   f"policy.joint_to_action must be (scale, offset) of {self.action_dim} numbers each")
         factor = 2 ** (len(self.unet.down_dims) - 1)
         _check(self.horizon_steps % factor == 0,
                f"policy.horizon_steps ({self.horizon_steps}) must be divisible by 2**(len(unet.down_dims)-1) = "

@@ -76,6 +76,9 @@ class DiffusionPolicy(nn.Module):
         if self.joint_normalizer.dim != cfg.joint_dim:
             raise ValueError(f"joint normaliser has {self.joint_normalizer.dim} dims but policy.joint_dim is "
                              f"{cfg.joint_dim}; recompute the stats or fix the config")
+        if cfg.relative_actions and cfg.joint_to_action is None:
+            raise ValueError("policy.relative_actions needs policy.joint_to_action (the task's joint -> action map); "
+                             "pre-train through `vt-refine pretrain`, which sets it from the task")
 
     @classmethod
     def from_stats(cls, cfg: DiffusionPolicyCfg, stats: Mapping[str, Any]) -> DiffusionPolicy:
@@ -91,10 +94,27 @@ class DiffusionPolicy(nn.Module):
         out["joint_pos"] = self.joint_normalizer.normalize(obs["joint_pos"])
         return out
 
+    def action_reference(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor | float:
+        """What the network's actions are relative to: with ``relative_actions`` the action that holds the last
+        observed joints, Tensor of shape (B, 1, Da); else 0."""
+        if not self.cfg.relative_actions:
+            return 0.0
+        q = obs["joint_pos"][:, -1]
+        scale, offset = (torch.tensor(row, dtype=q.dtype, device=q.device) for row in self.cfg.joint_to_action)
+        return (scale * q + offset).unsqueeze(1)
+
+    def encode_actions(self, actions: torch.Tensor, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Env-unit chunks (B, Ta, Da) -> the model's normalised targets (relative to ``action_reference``)."""
+        return self.action_normalizer.normalize(actions - self.action_reference(obs))
+
+    def decode_actions(self, actions_norm: torch.Tensor, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The model's normalised chunks (B, Ta, Da) -> env-unit joint-position targets; ``obs`` in env units."""
+        return self.action_normalizer.unnormalize(actions_norm) + self.action_reference(obs)
+
     def loss(self, actions: torch.Tensor, obs: Mapping[str, torch.Tensor],
              generator: torch.Generator | None = None) -> torch.Tensor:
         """Behaviour-cloning loss of a batch in env units; actions: Tensor of shape (B, Ta, Da)."""
-        return self.model.loss(self.action_normalizer.normalize(actions), self.normalize_obs(obs), generator=generator)
+        return self.model.loss(self.encode_actions(actions, obs), self.normalize_obs(obs), generator=generator)
 
     @torch.no_grad()
     def predict_chunk(
@@ -117,7 +137,7 @@ class DiffusionPolicy(nn.Module):
         """
         actions_norm = self.model.sample(self.normalize_obs(obs), sampler=sampler or self.cfg.sampler,
                                          generator=generator, deterministic=deterministic, min_std=min_std)
-        return self.action_normalizer.unnormalize(actions_norm)
+        return self.decode_actions(actions_norm, obs)
 
 
 class ChunkedPolicyRunner:

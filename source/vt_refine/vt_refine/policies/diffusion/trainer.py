@@ -37,8 +37,8 @@ from .checkpoint import CheckpointCorruptError, CheckpointMismatchError, load_ch
 from .config import DiffusionPolicyCfg, DiffusionProfile, PretrainCfg
 from .policy import DiffusionPolicy, _pick
 
-__all__ = ["SyntheticChunkDataset", "merge_stats", "combine_datasets", "PretrainResult", "pretrain",
-           "cosine_warmup_factor"]
+__all__ = ["SyntheticChunkDataset", "merge_stats", "combine_datasets", "relative_action_stats", "PretrainResult",
+           "pretrain", "cosine_warmup_factor"]
 
 _STEP_SEED_STRIDE = 1_000_003  # decorrelates the per-step generators of different seeds
 
@@ -155,6 +155,19 @@ def combine_datasets(datasets: Dataset | Sequence[Dataset]) -> tuple[Dataset, di
             raise ValueError(f"dataset #{i} ({type(ds).__name__}) is empty")
     stats = merge_stats([ds.stats() for ds in items])  # type: ignore[attr-defined]
     return (items[0] if len(items) == 1 else ConcatDataset(items)), stats
+
+
+def relative_action_stats(data: Dataset, cfg: DiffusionPolicyCfg) -> dict[str, np.ndarray]:
+    """Per-dim min/max over all samples of the chunk minus the action that holds the sample's last observed
+    joints (what a ``relative_actions`` policy predicts): {"min": (Da,), "max": (Da,)}."""
+    scale, offset = (np.asarray(row, dtype=np.float64) for row in cfg.joint_to_action)
+    low, high = np.full(cfg.action_dim, np.inf), np.full(cfg.action_dim, -np.inf)
+    for index in range(len(data)):  # type: ignore[arg-type]
+        sample = data[index]
+        reference = scale * sample["obs"]["joint_pos"][-1].double().numpy() + offset
+        relative = sample["actions"].double().numpy() - reference
+        low, high = np.minimum(low, relative.min(0)), np.maximum(high, relative.max(0))
+    return {"min": low.astype(np.float32), "max": high.astype(np.float32)}
 
 
 class _StepBatchSampler(Sampler[list[int]]):
@@ -295,6 +308,8 @@ def pretrain(
         tmp.unlink(missing_ok=True)
     data, stats = combine_datasets(dataset)
     _check_sample(data[0], pcfg)
+    if pcfg.relative_actions:
+        stats["actions"] = relative_action_stats(data, pcfg)
 
     torch.manual_seed(tcfg.seed)
     policy = DiffusionPolicy.from_stats(pcfg, stats).to(device)

@@ -267,7 +267,7 @@ class DiffusionActor(nn.Module):
             log_probs.append(executed_log_prob(elementwise, self.act_steps, self.logprob_clip))
             chain.append(x)
         return ActorOutput(
-            actions=self.pretrained.action_normalizer.unnormalize(x),
+            actions=self.pretrained.decode_actions(x, self.raw_policy_obs(obs)),
             chains=torch.stack(chain, dim=1),
             log_probs=torch.stack(log_probs, dim=1),
             cond=shared,
