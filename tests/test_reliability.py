@@ -238,3 +238,26 @@ def test_same_seed_gives_the_same_demos_and_the_same_evaluation(tmp_path):
     for result in results:
         result.pop("seconds")
     assert results[0] == results[1]
+
+
+def test_unstarted_run_folder_goes_with_its_empty_parents_up_to_logs_only(tmp_path):
+    from vt_refine.tasks.assembly.assembly_env_cfg import _remove_unstarted_run_folder
+
+    run = tmp_path / "work" / "logs" / "rsl_rl" / "exp" / "2026-12-07_03-00-00"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    _remove_unstarted_run_folder(str(run))
+    assert not (tmp_path / "work" / "logs").exists() and (tmp_path / "work").is_dir()  # empty folders above stay
+
+    elsewhere = tmp_path / "runs" / "mine"  # a log dir outside any logs/ folder: only the run folder goes
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "run.json").write_text("{}")
+    _remove_unstarted_run_folder(str(elsewhere))
+    assert not elsewhere.exists() and (tmp_path / "runs").is_dir()
+
+    started = tmp_path / "logs" / "rsl_rl" / "exp" / "run2"  # a run that wrote anything else is kept
+    started.mkdir(parents=True)
+    (started / "run.json").write_text("{}")
+    (started / "model_0.pt").write_bytes(b"x")
+    _remove_unstarted_run_folder(str(started))
+    assert (started / "model_0.pt").is_file()

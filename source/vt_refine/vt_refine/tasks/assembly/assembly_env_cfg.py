@@ -333,12 +333,12 @@ def _remove_unstarted_run_folder(log_dir: str | None) -> None:
     for entry in folder.iterdir():
         entry.unlink()
     folder.rmdir()
-    for parent in folder.parents:  # logs/rsl_rl/<experiment>, logs/rsl_rl, logs: only while empty
-        if parent.name == "" or any(parent.iterdir()):
+    # logs/rsl_rl/<experiment>, logs/rsl_rl, logs: only while empty, and never above a folder named logs
+    inside_logs = [parent for parent in folder.parents if "logs" in parent.parts]
+    for parent in inside_logs:
+        if any(parent.iterdir()):
             break
         os.rmdir(parent)
-        if parent.name == "logs":
-            break
 
 
 def default_device() -> str:
