@@ -5,10 +5,14 @@ PY := .venv/bin/python
 DEVICE ?= cpu
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast clean-cache
+.PHONY: venv kit demo test test-fast clean-cache
 
 venv:
 	@bash tools/venv.sh
+
+## Isaac Sim's Kit kernel in a side environment, for the Kit extension test (tools/kit_venv.sh)
+kit: venv
+	@bash tools/kit_venv.sh > /dev/null
 
 PROFILE ?= quick
 TASK ?= VTRefine-PegInHole-Aloha
@@ -18,7 +22,7 @@ demo: venv
 	$(PY) -m vt_refine.cli pipeline --task $(TASK) --profile $(PROFILE) --device $(DEVICE)
 
 ## the whole test suite (what CI runs)
-test: venv
+test: venv kit
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## unit tests only (no simulation)

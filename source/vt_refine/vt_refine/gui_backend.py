@@ -7,6 +7,8 @@ call, and the four pads' readings as an RGBA image for ``omni.ui.ByteImageProvid
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +64,10 @@ class PolicySession:
 
         if not Path(checkpoint).is_file():
             raise UserError(f"checkpoint {checkpoint} does not exist")
+        if "omni.kit.app" in sys.modules and importlib.util.find_spec("omni.usd") is None:
+            # inside Kit, Isaac Lab builds its stage through Isaac Sim's omni.usd; refuse before half an env exists
+            raise UserError("the policy session needs Isaac Sim (omni.usd is missing: this Kit app is not Isaac "
+                            "Sim); open the panel in Isaac Sim, or run `vt-refine play` outside Kit")
         self.env = make_env(task, num_envs=num_envs, device=device)
         self.vec = RslRlVecEnvWrapper(self.env)
         self.actor, self.kind = load_eval_actor(checkpoint, self.vec.get_observations(), self.vec.num_actions, task,
