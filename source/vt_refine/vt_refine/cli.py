@@ -13,6 +13,7 @@ import os
 import sys
 
 from .utils.errors import UserError
+from .utils.paths import check_checkpoint_file, check_dataset_files
 
 
 DESCRIPTION = ("VT-Refine on the ALOHA twin: collect expert demos, pre-train a visuo-tactile diffusion policy, "
@@ -217,6 +218,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .envs import check_task
 
         check_task(args.task)
+    if args.command in ("finetune", "evaluate") and getattr(args, "checkpoint", None) is not None:
+        check_checkpoint_file(args.checkpoint)
+    if args.command == "pretrain":
+        check_dataset_files(args.dataset)
     if args.command == "tasks":
         from .envs import known_tasks
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .utils.atomic import write_json_atomic
 from .utils.errors import UserError
+from .utils.paths import check_checkpoint_file
 
 
 @dataclass
@@ -57,13 +58,7 @@ def checkpoint_kind(path: str | Path) -> str:
     """"finetuned" for a DPPO runner checkpoint, "pretrained" for a diffusion pre-training checkpoint."""
     import torch
 
-    path = Path(path)
-    if path.is_dir():
-        hints = sorted(path.rglob("final.pt")) or sorted(path.glob("model_*.pt"))
-        hint = f" (e.g. {hints[0]})" if hints else " (pretrain's checkpoints/final.pt or a DPPO model_<it>.pt)"
-        raise UserError(f"checkpoint {path} is a folder; pass a checkpoint file{hint}")
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist")
+    path = check_checkpoint_file(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # truncated / not a torch file

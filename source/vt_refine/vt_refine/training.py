@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from .utils.errors import UserError
+from .utils.paths import check_dataset_files
 
 MODALITIES = ("vt", "visual")
 
@@ -92,13 +93,7 @@ def run_pretrain(
     eval_task = task_for_modality(task, modality)
     check_task(eval_task)
     device = resolve_device(device)
-    if not datasets:
-        raise UserError("no dataset given: pass one or more demo files (HDF5, written by `vt-refine collect`)")
-    for path in datasets:
-        if Path(path).is_dir():
-            raise UserError(f"dataset {path} is a folder; pass demo files (HDF5, written by `vt-refine collect`)")
-        if not Path(path).is_file():
-            raise UserError(f"dataset {path} does not exist; collect demos first (`vt-refine collect`)")
+    check_dataset_files(datasets)
     _check_dataset_tasks(datasets, task)
     path, _ = load_profile_file(profile)  # clear error for an unknown profile
     cfg = load_profile(path)
