@@ -66,26 +66,31 @@ def measure_env_throughput(task: str, num_envs: int, device: str | None, steps: 
 
 
 class _Timers:
-    """Accumulated wall time [s] per part of the env step, by wrapping methods of live objects."""
+    """Wall time [s] per part of the env step, by wrapping methods of live objects. Each part keeps its own time
+    only: a wrapped call inside another (a sensor updated lazily when an observation or reward term reads it) is
+    taken out of the enclosing part, so the parts add up to the step without double counting."""
 
     def __init__(self, sync):
         self.total: dict[str, float] = {}
         self._sync = sync
-        self._depth = 0
+        self._children: list[float] = []  # per open call, the time spent in wrapped calls inside it
 
     def wrap(self, obj, name: str, label: str) -> None:
         inner = getattr(obj, name)
 
         def timed(*args, **kwargs):
-            self._depth += 1
             self._sync()
             t0 = time.perf_counter()
+            self._children.append(0.0)
             try:
                 return inner(*args, **kwargs)
             finally:
                 self._sync()
-                self.total[label] = self.total.get(label, 0.0) + time.perf_counter() - t0
-                self._depth -= 1
+                elapsed = time.perf_counter() - t0
+                nested = self._children.pop()
+                self.total[label] = self.total.get(label, 0.0) + elapsed - nested
+                if self._children:
+                    self._children[-1] += elapsed
 
         setattr(obj, name, timed)
 
@@ -137,13 +142,7 @@ def measure_floor_and_split(task: str, num_envs: int, device: str | None, steps:
             env.step(action)
             sync()
             env_s += time.perf_counter() - t0
-        parts = dict(timers.total)
-        # the scene update and the observations contain the sensors, which are updated lazily when read
-        parts["scene_update"] = parts.get("scene_update", 0.0) - parts.get("tactile_sensor", 0.0) \
-            - parts.get("camera", 0.0)
-        # observation terms other than the sensors (the point-cloud assembly, joints, histories)
-        parts["observations"] = parts.get("observations", 0.0) - parts.get("tactile_sensor", 0.0) \
-            - parts.get("camera", 0.0)
+        parts = dict(timers.total)  # own times: "observations" excludes the sensors its terms update lazily
         parts["other"] = env_s - sum(v for k, v in parts.items())
         # the floor: the same simulation stepped alone, decimation physics steps per control step
         decimation = env.cfg.decimation
