@@ -169,3 +169,44 @@ def test_evaluation_curve_runs_from_the_pretrained_policy_through_checkpoints_to
     assert evaluated == [("model_2.pt", 8), ("model_4.pt", 8)]
     plot_curves({"vt": [(64, 0.1), (128, 0.3)]}, tmp_path / "curves.png", {"vt": points})
     assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_a_stage_killed_during_its_last_write_loses_nothing_and_the_rerun_completes(tmp_path):
+    """The evaluation stage's result file: a first result is published; a second evaluation's process is killed
+    (SIGKILL) with its result fully written to the temporary but not yet renamed. The published file is still the
+    first, whole; the rerun evaluates again, publishes, and no temporary is left."""
+    out = tmp_path / "eval.json"
+    code = f"""
+import os, signal, sys
+import vt_refine.evaluation as evaluation
+from vt_refine import pipeline
+from vt_refine.pipeline import PipelineSettings
+from vt_refine.utils.atomic import write_json_atomic
+
+def fake_evaluate(task, checkpoint, num_episodes, num_envs, seed, device, output):
+    result = type("R", (), {{}})()
+    result.successes, result.episodes, result.success_rate, result.ci95 = 2, num_episodes, 0.5, (0.15, 0.85)
+    result.to_dict = lambda: {{"checkpoint": str(checkpoint), "episodes": num_episodes, "success_rate": 0.5}}
+    write_json_atomic(output, result.to_dict())
+    return result
+
+evaluation.evaluate_policy = fake_evaluate
+if sys.argv[1] == "kill":
+    os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)  # the kill lands between write and rename
+settings = PipelineSettings(num_demos=2, collect_envs=1, eval_episodes=4, eval_envs=2, finetune_envs=1,
+                            finetune_iterations=1, finetune_overrides={{}})
+pipeline._evaluate_cached("{TASK}", sys.argv[2], __import__("pathlib").Path(r"{out}"), settings, 0, "cpu")
+"""
+
+    def stage(mode, checkpoint):
+        return subprocess.run([sys.executable, "-c", code, mode, checkpoint], capture_output=True, text=True)
+
+    assert stage("run", "first.pt").returncode == 0
+    killed = stage("kill", "second.pt")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert json.loads(out.read_text())["checkpoint"] == "first.pt"  # the finished result, whole
+    assert len(list(tmp_path.glob(".eval.json.*.tmp"))) == 1  # what the kill left
+    rerun = stage("run", "second.pt")
+    assert rerun.returncode == 0 and "skipped" not in rerun.stdout
+    assert json.loads(out.read_text())["checkpoint"] == "second.pt"
+    assert list(tmp_path.glob(".eval.json.*.tmp")) == []
