@@ -25,9 +25,9 @@ demo: venv
 test: venv kit
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## unit tests only (no simulation)
+## unit tests only (no simulation, nothing that takes minutes: no Kit, no learning runs)
 test-fast: venv
-	$(PY) -m pytest -m "not sim" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not sim and not slow" $(PYTEST_ARGS)
 
 ## forget generated assets (they are rebuilt on the next run)
 clean-cache:
