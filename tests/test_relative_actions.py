@@ -46,18 +46,19 @@ def test_stats_are_those_of_the_chunks_minus_the_held_joints():
     assert np.allclose(stats["max"], deltas.amax(0).numpy(), atol=1e-6)
 
 
+STATS = {"actions": {"min": np.full(2, -0.2), "max": np.full(2, 0.3)},
+         "joint_pos": {"min": np.full(2, -1.0), "max": np.full(2, 1.0)}}
+
+
 def test_decoded_chunks_move_with_the_joints_and_round_trip():
-    cfg = relative_cfg()
-    policy = DiffusionPolicy.from_stats(cfg, {"actions": {"min": np.full(2, -0.2), "max": np.full(2, 0.3)},
-                                              "joint_pos": {"min": np.full(2, -1.0), "max": np.full(2, 1.0)}})
+    policy = DiffusionPolicy.from_stats(relative_cfg(), STATS)
     obs = {"joint_pos": torch.rand(5, 2, 2)}
     shifted = {"joint_pos": obs["joint_pos"] + torch.tensor([0.1, -0.2])}
     x = torch.rand(5, 4, 2) * 2 - 1
     moved = policy.decode_actions(x, shifted) - policy.decode_actions(x, obs)
     assert torch.allclose(moved, torch.tensor([2.0 * 0.1, 0.5 * -0.2]).expand_as(moved), atol=1e-6)
     assert torch.allclose(policy.encode_actions(policy.decode_actions(x, obs), obs), x, atol=1e-5)
-    absolute = DiffusionPolicy.from_stats(toy_policy_cfg(), {"actions": {"min": np.full(2, -0.2), "max": np.full(2, 0.3)},
-                                                             "joint_pos": {"min": np.full(2, -1.0), "max": np.full(2, 1.0)}})
+    absolute = DiffusionPolicy.from_stats(toy_policy_cfg(), STATS)
     assert torch.equal(absolute.decode_actions(x, shifted), absolute.decode_actions(x, obs))
 
 
