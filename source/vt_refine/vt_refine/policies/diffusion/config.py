@@ -282,9 +282,10 @@ class DiffusionPolicyCfg(_CfgBase):
     action_dim: int = 16
     """Da, joint-position targets in the env's action space."""
     relative_actions: bool = False
-    """Predict each chunk relative to the action that holds the last observed joint positions (the demos' targets
-    then span a few % of the joint range, so a normalised unit is millimetres, not centimetres, at the pads).
-    Needs ``joint_to_action``; the network's output is normalised with the statistics of these differences."""
+    """Predict each chunk relative to the action that holds the last observed joint positions, so that holding
+    still is the network's zero. Needs ``joint_to_action``; the output is normalised with the statistics of these
+    differences, which on 30 peg demos span about as much as the absolute targets (16-step windows include the
+    fast reaches), and it measured 5/50 against 8/50 absolute: off in both profiles."""
     joint_to_action: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     """(scale, offset) per action dim, Tensor-free: the env's action that holds joint positions q is
     scale * q + offset (ALOHA: its joint limits mapped onto [-1, 1]); set from the task at pre-training."""
