@@ -19,7 +19,7 @@ TASK ?= VTRefine-PegInHole-Aloha
 
 ## the main job: the paper's recipe on peg-in-hole, quick profile, CPU (resumes an unfinished run)
 demo: venv
-	$(PY) -m vt_refine.cli pipeline --task $(TASK) --profile $(PROFILE) --device $(DEVICE)
+	$(PY) -m vt_refine.app.cli pipeline --task $(TASK) --profile $(PROFILE) --device $(DEVICE)
 
 ## the whole test suite (what CI runs)
 test: venv kit

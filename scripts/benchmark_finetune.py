@@ -36,21 +36,24 @@ def main(argv: list[str] | None = None) -> int:
 
     from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper, create_rsl_rl_runner
 
-    from vt_refine.envs import check_task, make_env
-    from vt_refine.pipeline import PipelineSettings
-    from vt_refine.training import finetune_agent_cfg, load_profile_file
+    from vt_refine.app.envs import check_task, make_env
+    from vt_refine.app.finetune import finetune_agent_cfg
+    from vt_refine.app.profile import FinetuneSettings, Profile
     from vt_refine.utils.device import resolve_device
     from vt_refine.utils.errors import UserError
 
     try:
         check_task(args.task)
         device = resolve_device(args.device)
-        _, raw = load_profile_file(args.profile)
-        overrides = dict(PipelineSettings.from_profile(raw).finetune_overrides)
-        for item in args.set:
+        runner = Profile.load(args.profile).finetune.runner
+        for item in args.set:  # section.key=value -> {section: {key: value}}
             key, _, value = item.partition("=")
-            overrides[key] = yaml.safe_load(value)
-        agent_cfg = finetune_agent_cfg(args.task, args.checkpoint, device, 0, overrides)
+            *sections, name = key.split(".")
+            node = runner
+            for section in sections:
+                node = node.setdefault(section, {})
+            node[name] = yaml.safe_load(value)
+        agent_cfg = finetune_agent_cfg(args.task, args.checkpoint, device, 0, FinetuneSettings(runner=runner))
     except UserError as error:
         print(f"benchmark_finetune: error: {error}", file=sys.stderr)
         return 2
@@ -93,12 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         env.close()
     report = {"task": args.task, "checkpoint": args.checkpoint, "num_envs": args.num_envs,
-              "num_steps_per_env": int(agent_cfg.num_steps_per_env), "overrides": overrides, "iterations": rows}
-    text = json.dumps(report, indent=2, default=str)
-    print(text)
+              "num_steps_per_env": int(agent_cfg.num_steps_per_env), "finetune": runner, "iterations": rows}
+    print(json.dumps(report, indent=2, default=str))
     if args.output:
-        with open(args.output, "w") as f:
-            f.write(text)
+        from vt_refine.utils.atomic import write_json_atomic
+
+        write_json_atomic(args.output, report)
     return 0
 
 

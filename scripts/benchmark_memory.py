@@ -42,7 +42,7 @@ def peak_mb() -> float:
 
 # --------------------------------------------------------------------------------------------- child side
 def child(stage: str, args: argparse.Namespace) -> dict:
-    from vt_refine.cli import main
+    from vt_refine.app.cli import main
 
     start = time.perf_counter()
     record: dict = {"stage": stage}
@@ -80,9 +80,9 @@ def finetune_profile(path: Path, steps_per_env: int) -> None:
     """The quick profile with fewer env steps per iteration (memory, not learning, is measured here)."""
     import yaml
 
-    from vt_refine.training import load_profile_file
+    from vt_refine.app.profile import Profile
 
-    _, raw = load_profile_file("quick")
+    raw = yaml.safe_load(Profile.load("quick").path.read_text())
     raw["finetune"]["num_steps_per_env"] = steps_per_env
     raw["finetune"]["save_interval"] = 1000  # no checkpoint files in the way of the measurement
     path.write_text(yaml.safe_dump(raw))

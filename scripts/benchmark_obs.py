@@ -19,21 +19,14 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
-
-try:
-    import vt_refine  # noqa: F401
-except ImportError:  # running from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "source" / "vt_refine"))
 
 
 def _measure(task: str, source: str, resolution: str, num_envs: int, steps: int, warmup: int, device: str | None):
     import torch
 
     torch.set_num_threads(1)
-    from vt_refine.envs import make_env
-    from vt_refine.expert import ScriptedAssemblyExpert
-    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
+    from vt_refine.app.envs import make_env
+    from vt_refine.expert import run_expert, start_expert
 
     width, height = (int(v) for v in resolution.split("x"))
     overrides = [f"env.point_cloud.source={source}", f"env.scene.camera.width={width}",
@@ -60,19 +53,10 @@ def _measure(task: str, source: str, resolution: str, num_envs: int, steps: int,
     tactile = env.scene.sensors["tactile"]
     tactile._update_buffers_impl = timed("tactile", tactile._update_buffers_impl)
     try:
-        env.reset()
-        expert = ScriptedAssemblyExpert(env, assembly_geometry(env.cfg.task), seed=0)
-        expert.reset()
-        for _ in range(warmup):
-            env.step(expert.act())
+        _, expert = start_expert(env, seed=0, warmup_steps=warmup)
         timers.update(cloud=0.0, render=0.0, tactile=0.0)
-        expert_time = 0.0
         start = time.perf_counter()
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            action = expert.act()
-            expert_time += time.perf_counter() - t0
-            env.step(action)
+        expert_time = run_expert(env, expert, steps)
         total = time.perf_counter() - start - expert_time
         valid = float(term.last_mask.float().mean())
     finally:

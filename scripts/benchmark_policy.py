@@ -60,12 +60,34 @@ def _timed(fn, repeats: int, budget_s: float, sync) -> dict[str, float | int]:
     return {"median_ms": statistics.median(times), "min_ms": min(times), "runs": len(times)}
 
 
+def synthetic_batch(cfg, batch: int, seed: int):
+    """Inputs of the shapes the env records (the last 4 x 12 x 32 points taxels, flag 1) and unit stats."""
+    import numpy as np
+    import torch
+
+    from vt_refine.utils.point_layout import FLAG_CHANNEL, VALUE_CHANNEL
+
+    gen = torch.Generator().manual_seed(seed)
+    obs = {"joint_pos": torch.rand(batch, cfg.obs_steps, cfg.joint_dim, generator=gen) * 2 - 1}
+    if cfg.use_point_cloud:
+        cloud = torch.zeros(batch, cfg.obs_steps, cfg.num_points, cfg.point_channels)
+        cloud[..., :3] = (torch.rand(batch, cfg.obs_steps, cfg.num_points, 3, generator=gen) * 2 - 1) * 0.3
+        taxels = min(4 * 12 * 32, cfg.num_points // 2)
+        cloud[..., -taxels:, VALUE_CHANNEL] = torch.rand(batch, cfg.obs_steps, taxels, generator=gen)
+        cloud[..., -taxels:, FLAG_CHANNEL] = 1.0
+        obs["point_cloud"] = cloud
+    actions = torch.rand(batch, cfg.horizon_steps, cfg.action_dim, generator=gen) * 2 - 1
+    unit = {"min": -np.ones(cfg.action_dim, np.float32), "max": np.ones(cfg.action_dim, np.float32)}
+    joints = {"min": -np.ones(cfg.joint_dim, np.float32), "max": np.ones(cfg.joint_dim, np.float32)}
+    return {"obs": obs, "actions": actions}, {"actions": unit, "joint_pos": joints}
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import torch
-    from torch.utils.data import default_collate
 
-    from vt_refine.policies.diffusion import DiffusionPolicy, SyntheticChunkDataset, load_profile
+    from vt_refine.app.profile import Profile
+    from vt_refine.policies.diffusion import DiffusionPolicy
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -81,15 +103,14 @@ def main(argv: list[str] | None = None) -> dict:
         "train": [],
     }
     for name in args.profiles:
-        profile = load_profile(name)
+        profile = Profile.load(name).diffusion
         cfg = profile.policy
         torch.manual_seed(args.seed)
         max_batch = max(args.batch_sizes + [min(args.train_batch, profile.pretrain.batch_size)])
-        data = SyntheticChunkDataset.from_cfg(cfg, max_batch, seed=args.seed)
-        policy = DiffusionPolicy.from_stats(cfg, data.stats()).to(device)
+        batch_all, stats = synthetic_batch(cfg, max_batch, args.seed)
+        policy = DiffusionPolicy.from_stats(cfg, stats).to(device)
         num_params = sum(p.numel() for p in policy.parameters())
         _log(f"[{name}] {num_params / 1e6:.1f} M parameters, Np={cfg.num_points}, U-Net {list(cfg.unet.down_dims)}")
-        batch_all = default_collate([data[i] for i in range(max_batch)])
 
         policy.eval()
         for batch_size in args.batch_sizes:

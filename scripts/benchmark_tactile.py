@@ -21,17 +21,11 @@ import contextlib
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import trimesh
 import warp as wp
-
-try:
-    import vt_refine  # noqa: F401
-except ImportError:  # running from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "source" / "vt_refine"))
 
 from vt_refine.sensors.piezo_tactile import TaxelForceModel, TaxelModelCfg, make_taxel_grid
 from vt_refine.sensors.piezo_tactile.kernels import SIGN_METHODS, mesh_query_floor_kernel
@@ -75,9 +69,8 @@ def _time(fn, repeats: int, device: str) -> float:
 
 def _env_step_share(task: str, num_envs: int, device: str, steps: int, warmup: int = 5) -> dict:
     """Mean env step time and the part of it spent in the tactile sensor's update [ms]."""
-    from vt_refine.envs import make_env
-    from vt_refine.expert import ScriptedAssemblyExpert
-    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
+    from vt_refine.app.envs import make_env
+    from vt_refine.expert import start_expert
 
     env = make_env(task, num_envs=num_envs, device=device, seed=0)
     try:
@@ -93,11 +86,7 @@ def _env_step_share(task: str, num_envs: int, device: str, steps: int, warmup: i
             spent[1] += 1
 
         sensor._update_buffers_impl = timed_update
-        env.reset()
-        expert = ScriptedAssemblyExpert(env, assembly_geometry(env.unwrapped.cfg.task), seed=0)
-        expert.reset()
-        for _ in range(warmup):
-            env.step(expert.act())
+        _, expert = start_expert(env, seed=0, warmup_steps=warmup)
         spent[:] = [0.0, 0]
         step_time = 0.0
         touching = 0

@@ -15,11 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-try:
-    from vt_refine.sensors.piezo_tactile import calibration
-except ImportError:  # running from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "source" / "vt_refine"))
-    from vt_refine.sensors.piezo_tactile import calibration
+from vt_refine.sensors.piezo_tactile import calibration
 
 
 def _plot(data: calibration.CalibrationData, k_n: float, k_d: float, out_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 import sys
 
-from vt_refine.cli import main
+from vt_refine.app.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["collect", *sys.argv[1:]]))

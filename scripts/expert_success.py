@@ -19,10 +19,10 @@ ALL_TASKS = ("VTRefine-PegInHole-Aloha", "VTRefine-NutBolt-Aloha", "VTRefine-Bay
 
 def expert_success(task: str, episodes: int, num_envs: int, seed: int, device: str, overrides=(),
                    recovery_noise: float = 0.0) -> dict:
-    from vt_refine.envs import make_env
-    from vt_refine.evaluation import wilson_interval
+    from vt_refine.app.envs import make_env
+    from vt_refine.app.evaluate import wilson_interval
     from vt_refine.expert import ScriptedAssemblyExpert, ScriptedExpertCfg
-    from vt_refine.expert.collect import run_expert_batch
+    from vt_refine.app.collect import run_expert_batch
     from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
 
     def let_the_expert_release(cfg):  # as collection: success is judged when the script ends
@@ -68,7 +68,7 @@ def main() -> int:
     parser.add_argument("--overrides", nargs="*", default=[],
                         help="env cfg overrides, e.g. env.task.mesh_dir=DIR (see scripts/write_example_meshes.py)")
     args = parser.parse_args()
-    from vt_refine.envs import check_task
+    from vt_refine.app.envs import check_task
     from vt_refine.utils.errors import UserError
 
     try:
@@ -80,11 +80,11 @@ def main() -> int:
     with contextlib.redirect_stdout(sys.stderr):  # Isaac Lab's banners; stdout carries only the JSON
         results = [expert_success(t, args.episodes, args.num_envs, args.seed, args.device, args.overrides,
                                   args.recovery_noise) for t in args.tasks]
-    text = json.dumps(results, indent=2)
-    print(text)
+    print(json.dumps(results, indent=2))
     if args.output:
-        with open(args.output, "w") as f:
-            f.write(text)
+        from vt_refine.utils.atomic import write_json_atomic
+
+        write_json_atomic(args.output, results)
     return 0
 
 

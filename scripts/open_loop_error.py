@@ -5,7 +5,7 @@ Open-loop check of behaviour cloning before spending simulator time: for demo wi
 grasp, lift, align, insert, from the expert's phase recorded in the demos) it samples one chunk per window and
 reports the distance between predicted and demonstrated pad centres (forward kinematics of the joint targets)
 and finger openings, in mm over the executed steps, next to a reference that repeats the demo's first action.
-Give demos the policy was not trained on (collect them with another --seed). See ``vt_refine.open_loop``.
+Give demos the policy was not trained on (collect them with another --seed). See ``vt_refine.app.open_loop``.
 
 Example:
     vt-refine collect --task VTRefine-PegInHole-Aloha --num_demos 5 --seed 99 --output heldout.hdf5
@@ -37,13 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.windows < 1:
         print("open_loop_error: error: --windows must be at least 1", file=sys.stderr)
         return 2
-    import torch
 
     from vt_refine.data.demo_dataset import DemoChunkDataset
-    from vt_refine.open_loop import open_loop_report
+    from vt_refine.app.open_loop import open_loop_report
     from vt_refine.policies.diffusion import CheckpointError
     from vt_refine.policies.diffusion.checkpoint import load_policy
-    from vt_refine.training import VisualOnly
+    from vt_refine.app.pretrain import VisualOnly
     from vt_refine.utils.errors import UserError
 
     try:

@@ -27,8 +27,8 @@ def main(argv=None) -> int:
     add_launcher_args(parser)  # --device, --viz/--visualizer, ...
     args = parser.parse_args(argv)
 
-    from vt_refine.envs import make_env_cfg
-    from vt_refine.evaluation import evaluate_policy
+    from vt_refine.app.envs import make_env_cfg
+    from vt_refine.app.evaluate import evaluate_policy
     from vt_refine.utils.errors import UserError
 
     try:
@@ -63,7 +63,7 @@ def _has_cuda() -> bool:
 def _plot_episode(env, folder) -> None:
     from pathlib import Path
 
-    from vt_refine.viz import save_tactile_heatmaps
+    from vt_refine.app.viz import save_tactile_heatmaps
 
     frame = env.scene.sensors["tactile"].data.force[0].detach().cpu().numpy()
     Path(folder).mkdir(parents=True, exist_ok=True)

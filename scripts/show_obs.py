@@ -12,13 +12,7 @@ image of the scene camera. Kit-less, CPU by default.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-
-try:
-    import vt_refine  # noqa: F401
-except ImportError:  # running from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "source" / "vt_refine"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,18 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib.pyplot as plt
     import torch
 
-    from vt_refine.envs import make_env
-    from vt_refine.expert import ScriptedAssemblyExpert
-    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
+    from vt_refine.app.envs import make_env
+    from vt_refine.expert import start_expert
 
     overrides = [f"env.point_cloud.source={args.source}"] if args.source else []
     env = make_env(args.task, num_envs=args.num_envs, device=args.device, seed=args.seed, overrides=overrides)
     try:
-        obs, _ = env.reset()
-        expert = ScriptedAssemblyExpert(env, assembly_geometry(env.cfg.task), seed=args.seed)
-        expert.reset()
-        for _ in range(args.steps):
-            obs, *_ = env.step(expert.act())
+        obs, _ = start_expert(env, seed=args.seed, warmup_steps=args.steps)
         cloud = obs["policy"]["point_cloud"][args.env_index, -1].cpu()  # newest history step, (Np, 5)
         camera = env.scene.sensors.get(env.cfg.point_cloud.camera_name)
         depth = None

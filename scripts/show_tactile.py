@@ -18,13 +18,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import numpy as np
-    import torch
 
-    from vt_refine.envs import make_env
-    from vt_refine.expert import ScriptedAssemblyExpert
-    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
+    from vt_refine.app.envs import make_env
+    from vt_refine.expert import start_expert
     from vt_refine.utils.errors import UserError
-    from vt_refine.viz import save_tactile_gif, save_tactile_heatmaps
+    from vt_refine.app.viz import save_tactile_gif, save_tactile_heatmaps
 
     def keep_going(cfg):
         cfg.task.terminate_on_success = False
@@ -35,9 +33,7 @@ def main(argv=None) -> int:
         print(f"show_tactile: error: {error}", file=sys.stderr)
         return 2
     try:
-        env.reset()
-        expert = ScriptedAssemblyExpert(env, assembly_geometry(env.cfg.task), seed=args.seed)
-        expert.reset()
+        _, expert = start_expert(env, seed=args.seed)
         frames = []
         for _ in range(args.steps):
             env.step(expert.act())

@@ -3,9 +3,9 @@
 One environment per test module (Isaac Lab keeps one simulation per process); small num_envs.
 """
 
-import math
 
 import pytest
+from conftest import built_env, hold_action
 import torch
 
 pytestmark = pytest.mark.sim
@@ -22,10 +22,7 @@ def _with_pad_contact_sensor(cfg):
 
 @pytest.fixture(scope="module")
 def env():
-    from vt_refine.envs import make_env
-
-    env = make_env(TASK, num_envs=2, device="cpu", seed=0, cfg_hook=_with_pad_contact_sensor)
-    env.reset()
+    env = built_env(TASK, _with_pad_contact_sensor)
     yield env
     env.close()
 
@@ -109,12 +106,8 @@ def test_reset_randomises_parts_near_the_default_poses(env):
 
 
 def _hold_home(env):
-    """The action that holds the robot's home pose (joint targets mapped into [-1, 1])."""
-    term = env.action_manager.get_term("joint_pos")
-    robot = env.scene["robot"]
-    home = robot.data.default_joint_pos.torch[:, term._joint_ids]
-    lo, hi = robot.data.joint_pos_limits.torch[:, term._joint_ids].unbind(-1)
-    return 2 * (home - lo) / (hi - lo) - 1
+    """The action that holds the robot's home pose."""
+    return hold_action(env, "default_joint_pos")
 
 
 def test_parts_rest_stably_on_the_table(env):
@@ -256,7 +249,6 @@ def test_a_physics_blowup_is_detected_reset_counted_and_stepping_goes_on(env, fa
 def test_outcome_metric_tells_where_scripted_episodes_stop(env):
     """The failure-stage classifier on scripted episodes: plug left on the table, lifted and dropped, lifted
     and held off the axis, held over the socket's axis, put at its assembled pose."""
-    from isaaclab.utils.math import quat_apply
 
     from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
     from vt_refine.tasks.assembly.mdp.rewards import OUTCOMES
@@ -344,7 +336,7 @@ def test_every_task_builds_steps_and_checks_success_by_hand(_close_shared_env):
     """Each of the five assemblies: the env builds and steps, a plug placed fully inserted counts as
     assembled and stays so on its seat (the seatless collar slides off its stored pose and stops counting),
     and one 5 mm off sideways or 5 mm short of its seat does not."""
-    from vt_refine.envs import make_env
+    from vt_refine.app.envs import make_env
     from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
     from vt_refine.tasks.assembly.mdp.success import assembly_success
 

@@ -228,7 +228,7 @@ def test_concurrent_processes_agree_on_one_valid_entry(cache_root, tmp_path):
 
 
 def test_mesh_files_round_trip(cache_root):
-    from vt_refine.assets.parts import make_assembly
+    from vt_refine.assets.part_designs import make_assembly
 
     geometry = make_assembly("00186")
     plug_path, socket_path = mesh_files(geometry)

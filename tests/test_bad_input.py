@@ -2,7 +2,7 @@
 stderr naming what to do, exit code 2, no traceback, and is refused before any simulation is built (so a typo
 never costs minutes, and nothing on disk is touched).
 
-Each row runs ``vt_refine.cli.main`` in-process (a subprocess per row would spend minutes importing torch);
+Each row runs ``vt_refine.app.cli.main`` in-process (a subprocess per row would spend minutes importing torch);
 ``test_cli.py`` runs a few of the same rows as real subprocesses to check the exit code seen by a shell.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from vt_refine.cli import main
+from vt_refine.app.cli import main
 
 TASK = "VTRefine-PegInHole-Aloha"
 NO_GPU = not torch.cuda.is_available()
@@ -23,7 +23,7 @@ NO_GPU = not torch.cuda.is_available()
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """One of each bad file, made once."""
-    from vt_refine.data.hdf5_dataset import DemoWriter
+    from vt_refine.data.demo_writer import DemoWriter
     from vt_refine.policies.diffusion import (DiffusionCfg, DiffusionPolicy, DiffusionPolicyCfg, StateEncoderCfg,
                                               UnetCfg, save_checkpoint)
 
@@ -181,12 +181,12 @@ CASES = {
 @pytest.fixture(autouse=True)
 def no_simulation(monkeypatch):
     """A bad input must be refused before an env is built: building one fails the test."""
-    import vt_refine.envs
+    import vt_refine.app.envs
 
     def refuse(*args, **kwargs):
         raise AssertionError("the command built a simulation instead of refusing its bad input first")
 
-    monkeypatch.setattr(vt_refine.envs, "make_env", refuse)
+    monkeypatch.setattr(vt_refine.app.envs, "make_env", refuse)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

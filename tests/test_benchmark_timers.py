@@ -3,7 +3,7 @@ twice (a sensor updated lazily inside an observation term belongs to the sensor 
 
 import time
 
-from vt_refine.benchmark import _Timers
+from vt_refine.app.benchmark import _Timers
 
 
 class _Scene:

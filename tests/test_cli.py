@@ -18,14 +18,14 @@ def run(args, cwd=None, timeout=600):
 
 
 def test_tasks_lists_the_five_assemblies():
-    out = run([PY, "-m", "vt_refine.cli", "tasks"])
+    out = run([PY, "-m", "vt_refine.app.cli", "tasks"])
     assert out.returncode == 0, out.stderr
     for name in ("PegInHole", "NutBolt", "Bayonet", "Connector", "ShaftCollar"):
         assert f"VTRefine-{name}-Aloha" in out.stdout.split()
 
 
 def test_unknown_task_lists_the_known_ones():
-    out = run([PY, "-m", "vt_refine.cli", "benchmark", "--task", "VTRefine-PegInHol-Aloha", "--num_envs", "1"])
+    out = run([PY, "-m", "vt_refine.app.cli", "benchmark", "--task", "VTRefine-PegInHol-Aloha", "--num_envs", "1"])
     assert out.returncode == 2
     assert "unknown task 'VTRefine-PegInHol-Aloha'" in out.stderr
     assert "Did you mean VTRefine-PegInHole-Aloha" in out.stderr and "VTRefine-Bayonet-Aloha" in out.stderr
@@ -34,13 +34,13 @@ def test_unknown_task_lists_the_known_ones():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without a GPU")
 def test_cuda_without_gpu_says_use_cpu():
-    out = run([PY, "-m", "vt_refine.cli", "benchmark", "--device", "cuda:0", "--num_envs", "1"])
+    out = run([PY, "-m", "vt_refine.app.cli", "benchmark", "--device", "cuda:0", "--num_envs", "1"])
     assert out.returncode == 2
     assert "--device cpu" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_negative_counts_are_rejected_by_the_parser():
-    out = run([PY, "-m", "vt_refine.cli", "benchmark", "--num_envs", "-3"])
+    out = run([PY, "-m", "vt_refine.app.cli", "benchmark", "--num_envs", "-3"])
     assert out.returncode == 2 and "expected a number >= 1" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -96,7 +96,7 @@ def test_isaaclab_train_without_device_flag_says_use_cpu(tmp_path):
 
 @pytest.mark.sim
 def test_benchmark_floor_splits_the_env_step_and_compares_it_with_the_physics_alone(tmp_path):
-    out = run([PY, "-m", "vt_refine.cli", "benchmark", "--num_envs", "2", "--steps", "3", "--floor",
+    out = run([PY, "-m", "vt_refine.app.cli", "benchmark", "--num_envs", "2", "--steps", "3", "--floor",
                "--output", str(tmp_path / "floor.json")], timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     row = json.loads((tmp_path / "floor.json").read_text())["results"][0]
@@ -114,7 +114,7 @@ def test_benchmark_floor_splits_the_env_step_and_compares_it_with_the_physics_al
                                      "pretrain --dataset x.hdf5 --output p", "benchmark --num_envs 1"])
 def test_an_unknown_task_is_refused_before_any_heavy_import(command, tmp_path):
     """One line on stderr (no Warp banner), exit code 2, and neither Isaac Lab, Warp nor torch imported."""
-    code = ("import sys; from vt_refine.cli import main; rc = main(sys.argv[1:]); "
+    code = ("import sys; from vt_refine.app.cli import main; rc = main(sys.argv[1:]); "
             "print(rc, *(m in sys.modules for m in ('isaaclab', 'warp', 'torch')))")
     out = subprocess.run([PY, "-c", code, *command.split(), "--task", "VTRefine-Nope-Aloha"], capture_output=True,
                          text=True, cwd=tmp_path)
@@ -123,7 +123,7 @@ def test_an_unknown_task_is_refused_before_any_heavy_import(command, tmp_path):
 
 
 def test_help_shows_defaults_dashed_aliases_work_and_abbreviations_do_not():
-    from vt_refine.cli import build_parser
+    from vt_refine.app.cli import build_parser
 
     parser = build_parser()
     help_text = parser._subparsers._group_actions[0].choices["evaluate"].format_help()

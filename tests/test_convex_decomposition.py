@@ -17,9 +17,10 @@ from vt_refine.assets.convex_decomposition import (
     ConvexDecompositionError,
     convex_partition,
     decompose_layered,
-    simplify_polygon,
 )
-from vt_refine.assets.parts import ASSEMBLY_SPECS, MM, make_assembly
+from vt_refine.assets.polygon_simplify import simplify_polygon
+from vt_refine.assets.part_designs import make_assembly
+from vt_refine.assets.parts import ASSEMBLY_SPECS, MM
 
 ASSET_IDS = list(ASSEMBLY_SPECS)
 ROLES = ("plug", "socket")

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from vt_refine.data.demo_dataset import DemoChunkDataset
-from vt_refine.data.hdf5_dataset import DemoWriter
+from vt_refine.data.demo_writer import DemoWriter
 from vt_refine.policies.diffusion import DiffusionPolicyCfg, merge_stats
 from vt_refine.policies.diffusion.policy import stats_to_normalizers
 from vt_refine.utils.errors import UserError

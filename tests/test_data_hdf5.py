@@ -19,7 +19,9 @@ import h5py
 import numpy as np
 import pytest
 
-from vt_refine.data.hdf5_dataset import DemoReader, DemoWriter
+from vt_refine.data.demo_writer import DemoWriter
+
+from vt_refine.data.hdf5_dataset import DemoReader
 from vt_refine.utils.errors import UserError
 
 TASK = "VT-Refine-Test-v0"
@@ -315,7 +317,7 @@ CHILD = textwrap.dedent(
     sys.path.insert(0, {tests_dir!r})
     import h5py
     import numpy as np
-    import vt_refine.data.hdf5_dataset as hd
+    import vt_refine.data.demo_writer as hd
     from test_data_hdf5 import EXPECTED, TASK, write
 
     path, pause_in = sys.argv[1], sys.argv[5]

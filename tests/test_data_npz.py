@@ -8,7 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from vt_refine.data.hdf5_dataset import DemoReader, DemoWriter
+from vt_refine.data.demo_writer import DemoWriter
+
+from vt_refine.data.hdf5_dataset import DemoReader
 from vt_refine.data.npz_format import export_npz, import_npz, load_normalizer, normalize, unnormalize
 from vt_refine.policies.diffusion.policy import stats_to_normalizers
 from vt_refine.utils.errors import UserError

@@ -11,28 +11,18 @@ from vt_refine.policies.diffusion import (
     CheckpointMismatchError,
     DiffusionPolicy,
     DiffusionPolicyCfg,
-    PointEncoderCfg,
     PretrainCfg,
-    StateEncoderCfg,
-    SyntheticChunkDataset,
-    UnetCfg,
     load_checkpoint,
     load_policy,
     save_checkpoint,
 )
+from policy_fixtures import SyntheticChunkDataset, tiny_policy_cfg
 
 torch.set_num_threads(1)
 
 
 def small_cfg(**overrides) -> DiffusionPolicyCfg:
-    fields = dict(
-        num_points=24, horizon_steps=8, act_steps=4,
-        point_encoder=PointEncoderCfg(hidden_dims=(16,), out_dim=8),
-        state_encoder=StateEncoderCfg(hidden_dims=(16,)),
-        unet=UnetCfg(down_dims=(16, 32), diffusion_step_embed_dim=8),
-    )
-    fields.update(overrides)
-    return DiffusionPolicyCfg(**fields)
+    return tiny_policy_cfg(16, **overrides)
 
 
 def make_policy(cfg: DiffusionPolicyCfg, seed: int = 0) -> tuple[DiffusionPolicy, dict]:

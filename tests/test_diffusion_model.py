@@ -12,9 +12,9 @@ from vt_refine.policies.diffusion import (
     DiffusionPolicyCfg,
     PointEncoderCfg,
     StateEncoderCfg,
-    SyntheticChunkDataset,
     UnetCfg,
 )
+from policy_fixtures import SyntheticChunkDataset
 
 torch.set_num_threads(1)
 

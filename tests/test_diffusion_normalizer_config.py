@@ -6,6 +6,9 @@ import pytest
 import torch
 import yaml
 
+from vt_refine.utils.errors import UserError
+
+from vt_refine.app.profile import Profile
 from vt_refine.policies.diffusion import (
     ConfigError,
     DiffusionPolicyCfg,
@@ -13,7 +16,6 @@ from vt_refine.policies.diffusion import (
     MinMaxNormalizer,
     PretrainCfg,
     UnetCfg,
-    load_profile,
 )
 
 torch.set_num_threads(1)
@@ -78,7 +80,7 @@ def test_config_dict_round_trip_and_errors():
 
 
 def test_profiles_hold_paper_and_quick_values(tmp_path):
-    paper = load_profile("paper")
+    paper = Profile.load("paper").diffusion
     assert paper.policy.unet.down_dims == (512, 1024, 2048)
     assert paper.policy.point_encoder.hidden_dims == (64, 128, 256, 512)
     assert paper.policy.state_encoder.hidden_dims == (64, 64)
@@ -86,13 +88,15 @@ def test_profiles_hold_paper_and_quick_values(tmp_path):
     d = paper.policy.diffusion
     assert (d.denoising_steps, d.prediction_type, d.beta_schedule, d.ddim_steps) == (100, "epsilon", "cosine", 5)
     assert (paper.pretrain.lr, paper.pretrain.weight_decay, paper.pretrain.ema_decay) == (1e-4, 1e-6, 0.995)
-    quick = load_profile("quick")
+    quick = Profile.load("quick").diffusion
     assert max(quick.policy.unet.down_dims) <= 256
     assert quick.policy.obs_shapes["joint_pos"] == (2, 16)
-    # other modules' sections in the same file are ignored; a missing section gives defaults
+    # a section the file leaves out keeps its defaults (and is recorded as absent)
     path = tmp_path / "mixed.yaml"
-    path.write_text(yaml.safe_dump({"env": {"num_envs": 8}, "policy": {"num_points": 10}}))
-    mixed = DiffusionProfile.from_yaml(path)
-    assert mixed.policy.num_points == 10 and mixed.pretrain == PretrainCfg()
-    with pytest.raises(FileNotFoundError, match="nope.yaml does not exist"):
-        load_profile(tmp_path / "nope.yaml")
+    path.write_text(yaml.safe_dump({"collect": {"num_envs": 8}, "policy": {"num_points": 10}}))
+    mixed = Profile.load(path)
+    assert mixed.diffusion.policy.num_points == 10 and mixed.diffusion.pretrain == PretrainCfg()
+    assert mixed.sections == ("policy", "collect")
+    assert isinstance(mixed.diffusion, DiffusionProfile)
+    with pytest.raises(UserError, match="nope.yaml"):
+        Profile.load(tmp_path / "nope.yaml")

@@ -9,20 +9,12 @@ from vt_refine.policies.diffusion import (
     ChunkedPolicyRunner,
     DiffusionPolicy,
     DiffusionPolicyCfg,
-    PointEncoderCfg,
-    StateEncoderCfg,
-    SyntheticChunkDataset,
-    UnetCfg,
 )
+from policy_fixtures import SyntheticChunkDataset, tiny_policy_cfg
 
 torch.set_num_threads(1)
 
-CFG = DiffusionPolicyCfg(
-    num_points=6, joint_dim=3, action_dim=3, horizon_steps=8, act_steps=4,
-    point_encoder=PointEncoderCfg(hidden_dims=(8,), out_dim=8),
-    state_encoder=StateEncoderCfg(hidden_dims=(8,)),
-    unet=UnetCfg(down_dims=(8, 16), diffusion_step_embed_dim=8),
-)
+CFG = tiny_policy_cfg(8, num_points=6, joint_dim=3, action_dim=3)
 NUM_ENVS = 3
 
 

@@ -17,11 +17,11 @@ from vt_refine.policies.diffusion import (
     DiffusionProfile,
     PretrainCfg,
     StateEncoderCfg,
-    SyntheticChunkDataset,
     UnetCfg,
     load_policy,
     pretrain,
 )
+from policy_fixtures import SyntheticChunkDataset
 
 torch.set_num_threads(1)
 

@@ -10,27 +10,18 @@ import torch
 
 from vt_refine.policies.diffusion import (
     CheckpointMismatchError,
-    DiffusionPolicyCfg,
     DiffusionProfile,
-    PointEncoderCfg,
     PretrainCfg,
-    StateEncoderCfg,
-    SyntheticChunkDataset,
-    UnetCfg,
     load_checkpoint,
     merge_stats,
     pretrain,
 )
+from policy_fixtures import SyntheticChunkDataset, tiny_policy_cfg
 from vt_refine.policies.diffusion.trainer import cosine_warmup_factor
 
 torch.set_num_threads(1)
 
-POLICY = DiffusionPolicyCfg(
-    num_points=12, horizon_steps=8, act_steps=4,
-    point_encoder=PointEncoderCfg(hidden_dims=(16,), out_dim=8),
-    state_encoder=StateEncoderCfg(hidden_dims=(16,)),
-    unet=UnetCfg(down_dims=(16, 32), diffusion_step_embed_dim=8),
-)
+POLICY = tiny_policy_cfg(16, num_points=12)
 TRAIN = PretrainCfg(total_steps=12, batch_size=8, lr=1e-3, warmup_steps=3, checkpoint_every=5, log_every=2,
                     seed=3)
 PROFILE = DiffusionProfile(policy=POLICY, pretrain=TRAIN)

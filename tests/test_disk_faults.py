@@ -13,7 +13,8 @@ import torch
 
 from test_data_hdf5 import EXPECTED, TASK, assert_episode_equal, sha, write  # the demo files' test helpers
 from test_diffusion_trainer import PROFILE, Crash, crash_at, dataset  # and the tiny pre-training run's
-from vt_refine.data.hdf5_dataset import DemoReader, DemoWriter
+from vt_refine.data.demo_writer import DemoWriter
+from vt_refine.data.hdf5_dataset import DemoReader
 from vt_refine.policies.diffusion import load_checkpoint, pretrain
 from vt_refine.policies.diffusion import checkpoint as checkpoint_module
 
@@ -29,7 +30,7 @@ def _leftovers(folder: Path) -> list[str]:
 
 
 def test_disk_full_while_a_demo_is_appended_keeps_the_file_and_the_rerun_completes(tmp_path, monkeypatch):
-    import vt_refine.data.hdf5_dataset as hdf5_dataset
+    import vt_refine.data.demo_writer as hdf5_dataset
 
     path = tmp_path / "demos.hdf5"
     with DemoWriter(path, TASK, {}, EXPECTED) as writer:
@@ -109,7 +110,7 @@ def test_only_damaged_checkpoints_get_a_clear_error(tmp_path):
 
 
 def test_a_damaged_newest_dppo_checkpoint_resumes_from_the_one_before(tmp_path, capsys):
-    from vt_refine.training import _newest_runner_checkpoint
+    from vt_refine.app.finetune import _newest_runner_checkpoint
 
     for iteration in (1, 2):
         torch.save({"dppo_iteration": iteration, "actor_state_dict": {}}, tmp_path / f"model_{iteration}.pt")
@@ -121,7 +122,7 @@ def test_a_damaged_newest_dppo_checkpoint_resumes_from_the_one_before(tmp_path, 
 
 
 def test_disk_full_reaches_the_user_as_one_line(monkeypatch, capsys):
-    import vt_refine.cli as cli
+    import vt_refine.app.cli as cli
 
     def fill(args):
         raise _disk_full("/runs/p/checkpoints/.last.pt.x.tmp")

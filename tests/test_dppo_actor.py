@@ -8,7 +8,7 @@ from tensordict import TensorDict
 
 from vt_refine.policies.diffusion import DiffusionPolicy
 from vt_refine.rl.dppo import DiffusionActor
-from vt_refine.rl.dppo.toy_env import PointReachCfg, PointReachEnv, collect_reach_demos, toy_policy_cfg
+from toy_env import PointReachCfg, PointReachEnv, collect_reach_demos, toy_policy_cfg
 
 torch.set_num_threads(1)
 

@@ -18,7 +18,7 @@ from isaaclab_rl.rsl_rl import RslRlMLPModelCfg, create_rsl_rl_runner, handle_de
 
 from vt_refine.policies.diffusion import CheckpointMismatchError, DiffusionPolicy, save_checkpoint
 from vt_refine.rl.dppo import DiffusionActorCfg, DPPOAlgorithmCfg, DPPORunnerCfg
-from vt_refine.rl.dppo.toy_env import PointReachCfg, PointReachEnv, collect_reach_demos, toy_policy_cfg
+from toy_env import PointReachCfg, PointReachEnv, collect_reach_demos, toy_policy_cfg
 
 torch.set_num_threads(1)
 
@@ -355,7 +355,7 @@ def test_a_frozen_encoder_stores_conditions_instead_of_the_actor_observations(tm
 def test_a_checkpoint_before_any_actor_update_evaluates_exactly_like_its_source(tmp_path):
     """One sampling rule: evaluation runs the pre-trained policy's deterministic chain for a pre-trained and a
     fine-tuned checkpoint alike, whatever DDIM eta the rollouts explored with."""
-    from vt_refine.evaluation import load_eval_actor
+    from vt_refine.app.checkpoint import Checkpoint
 
     ckpt = write_checkpoint(tmp_path / "final.pt")
     actor = DiffusionActorCfg(sampler="ddim", ft_denoising_steps=5, ddim_eta=1.0, min_sampling_std=0.1)
@@ -363,9 +363,11 @@ def test_a_checkpoint_before_any_actor_update_evaluates_exactly_like_its_source(
                          log_dir=tmp_path / "logs")
     runner.learn(num_learning_iterations=1)  # a critic warm-up update: the actor has not moved
     obs = runner.env.get_observations()
-    source, kind = load_eval_actor(ckpt, obs, 2, TASK, "cpu", sampler="ddim")
-    tuned, tuned_kind = load_eval_actor(tmp_path / "logs" / "model_0.pt", obs, 2, TASK, "cpu")
-    assert (kind, tuned_kind) == ("pretrained", "finetuned")
+    pretrained, finetuned = Checkpoint.open(ckpt), Checkpoint.open(tmp_path / "logs" / "model_0.pt")
+    assert (pretrained.kind, finetuned.kind) == ("pretrained", "finetuned")
+    assert finetuned.pretrained_path == ckpt.resolve() and finetuned.task == TASK
+    source = pretrained.eval_actor(obs, 2, "cpu", sampler="ddim")
+    tuned = finetuned.eval_actor(obs, 2, "cpu")
     a = source.act(obs, deterministic=True, generator=torch.Generator().manual_seed(1)).actions
     b = tuned.act(obs, deterministic=True, generator=torch.Generator().manual_seed(1)).actions
     assert torch.equal(a, b)

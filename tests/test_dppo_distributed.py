@@ -24,10 +24,10 @@ import torch.multiprocessing as mp
 from isaaclab.utils import to_dict
 from isaaclab_rl.rsl_rl import RslRlMLPModelCfg, handle_deprecated_rsl_rl_cfg
 
-from vt_refine.policies.diffusion import DiffusionProfile, PretrainCfg, pretrain
+from vt_refine.policies.diffusion import PretrainCfg
 from vt_refine.rl.dppo import DiffusionActorCfg, DPPOAlgorithmCfg, DPPORunnerCfg
 from vt_refine.rl.dppo import algorithm as dppo_algorithm
-from vt_refine.rl.dppo.toy_env import PointReachCfg, PointReachEnv, collect_reach_demos, toy_policy_cfg
+from toy_env import PointReachCfg, PointReachEnv, pretrain_biased_reach_policy
 
 torch.set_num_threads(1)
 
@@ -42,15 +42,9 @@ COLLECTIVE_TIMEOUT_S = 60  # gloo raises in the workers when a collective waits 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> str:
     """A diffusion policy cloned for a few steps from biased demos (poor on purpose)."""
-    torch.manual_seed(0)
-    policy_cfg = toy_policy_cfg()
-    demos = collect_reach_demos(PointReachCfg(num_envs=16), num_steps=12, horizon=policy_cfg.horizon_steps,
-                                aim_bias=(0.12, 0.12), aim_noise=0.08, seed=1)
     bc = PretrainCfg(total_steps=30, batch_size=32, lr=3e-3, min_lr=1e-4, warmup_steps=5, ema_decay=0.9,
                      checkpoint_every=10_000, log_every=1000)
-    out = tmp_path_factory.mktemp("bc")
-    result = pretrain(DiffusionProfile(policy=policy_cfg, pretrain=bc), demos, out, progress=False, task_id=TASK)
-    return str(result.final_checkpoint)
+    return str(pretrain_biased_reach_policy(tmp_path_factory.mktemp("bc"), TASK, num_envs=16, num_steps=12, bc=bc))
 
 
 # ---------------------------------------------------------------------------------------------- workers

@@ -19,9 +19,9 @@ import torch
 
 from isaaclab_rl.rsl_rl import RslRlMLPModelCfg, create_rsl_rl_runner, handle_deprecated_rsl_rl_cfg
 
-from vt_refine.policies.diffusion import DiffusionProfile, PretrainCfg, pretrain
+from vt_refine.policies.diffusion import PretrainCfg
 from vt_refine.rl.dppo import DPPOAlgorithmCfg, DPPORunnerCfg, evaluate_first_episodes
-from vt_refine.rl.dppo.toy_env import PointReachCfg, PointReachEnv, collect_reach_demos, toy_policy_cfg
+from toy_env import PointReachCfg, PointReachEnv, pretrain_biased_reach_policy
 
 torch.set_num_threads(1)
 
@@ -38,19 +38,14 @@ def evaluate(actor) -> float:
 @pytest.mark.slow
 def test_dppo_lifts_a_poor_bc_policy(tmp_path):
     start = time.time()
-    torch.manual_seed(0)
-    policy_cfg = toy_policy_cfg()
-    demos = collect_reach_demos(PointReachCfg(num_envs=64), num_steps=48, horizon=policy_cfg.horizon_steps,
-                                aim_bias=(0.12, 0.12), aim_noise=0.08, seed=1)
     bc = PretrainCfg(total_steps=400, batch_size=64, lr=3e-3, min_lr=1e-4, warmup_steps=20, ema_decay=0.99,
                      checkpoint_every=10_000, log_every=50)
-    result = pretrain(DiffusionProfile(policy=policy_cfg, pretrain=bc), demos, tmp_path / "bc", progress=False,
-                      task_id=TASK)
+    final_checkpoint = pretrain_biased_reach_policy(tmp_path / "bc", TASK, num_envs=64, num_steps=48, bc=bc)
     pretrain_time = time.time() - start
 
     cfg = DPPORunnerCfg(
         device="cpu", num_steps_per_env=12, max_iterations=ITERATIONS, save_interval=1000,
-        experiment_name="dppo_toy", pretrained_checkpoint=str(result.final_checkpoint), task_id=TASK,
+        experiment_name="dppo_toy", pretrained_checkpoint=str(final_checkpoint), task_id=TASK,
         critic=RslRlMLPModelCfg(hidden_dims=[64, 64], activation="mish", obs_normalization=True),
         algorithm=DPPOAlgorithmCfg(actor_learning_rate=3e-4, actor_min_learning_rate=3e-5, lr_warmup_iterations=0),
     )

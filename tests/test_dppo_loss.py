@@ -7,17 +7,7 @@ import math
 import pytest
 import torch
 
-from vt_refine.rl.dppo.loss import (
-    bootstrap_time_outs,
-    clipped_surrogate,
-    denoising_clip_schedule,
-    denoising_discount,
-    explained_variance,
-    generalized_advantages,
-    normalize_advantages,
-    pretrained_kl,
-    value_loss,
-)
+from vt_refine.rl.dppo import loss
 
 torch.set_num_threads(1)
 
@@ -35,11 +25,11 @@ def test_gae_with_a_terminal_and_a_time_out():
     time_outs = torch.tensor([[0.0, 1.0], [0.0, 0.0], [0.0, 0.0]])
     last_values = torch.tensor([0.6, 0.7])
 
-    boot = bootstrap_time_outs(rewards, time_outs, values, gamma)
+    boot = loss.bootstrap_time_outs(rewards, time_outs, values, gamma)
     assert boot[0, 1].item() == pytest.approx(0.9 * 0.4)  # only the cut decision gets gamma * V
     assert torch.equal(boot[:, 0], rewards[:, 0]) and torch.equal(boot[1:, 1], rewards[1:, 1])
 
-    adv, ret = generalized_advantages(boot, values, dones, last_values, gamma, lam)
+    adv, ret = loss.generalized_advantages(boot, values, dones, last_values, gamma, lam)
     # env 0, backwards: n=2: delta = 0 + .9*.6 - .3 = .24, A = .24
     #                   n=1 (terminal): delta = 1 - .8 = .2, A = .2 (nothing flows back across the terminal)
     #                   n=0: delta = 0 + .9*.8 - .5 = .22, A = .22 + .9*.5*.2 = .31
@@ -53,31 +43,31 @@ def test_gae_with_a_terminal_and_a_time_out():
 
 def test_gae_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="GAE needs"):
-        generalized_advantages(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3), 0.9, 0.9)
+        loss.generalized_advantages(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3), 0.9, 0.9)
 
 
 def test_normalize_advantages():
-    out = normalize_advantages(torch.tensor([1.0, 2.0, 3.0, 6.0]))
+    out = loss.normalize_advantages(torch.tensor([1.0, 2.0, 3.0, 6.0]))
     assert out.mean().item() == pytest.approx(0.0, abs=1e-6)
     assert out.std().item() == pytest.approx(1.0, abs=1e-5)
-    assert torch.equal(normalize_advantages(torch.tensor([5.0])), torch.tensor([0.0]))
+    assert torch.equal(loss.normalize_advantages(torch.tensor([5.0])), torch.tensor([0.0]))
 
 
 def test_denoising_discount_gives_the_final_step_the_full_advantage():
     k = torch.tensor([0, 1, 2, 2, 0])
-    assert torch.allclose(denoising_discount(k, 3, 0.9), torch.tensor([0.81, 0.9, 1.0, 1.0, 0.81]))
+    assert torch.allclose(loss.denoising_discount(k, 3, 0.9), torch.tensor([0.81, 0.9, 1.0, 1.0, 0.81]))
 
 
 def test_clip_schedule_grows_from_base_to_full_clip():
-    clip = denoising_clip_schedule(5, clip=0.01, base=1e-3, rate=3.0)
+    clip = loss.denoising_clip_schedule(5, clip=0.01, base=1e-3, rate=3.0)
     growth = [(math.exp(3.0 * k / 4) - 1.0) / (math.exp(3.0) - 1.0) for k in range(5)]
     expected = torch.tensor([1e-3 + 9e-3 * g for g in growth])
     assert torch.allclose(clip, expected, rtol=1e-6)
     assert clip[0].item() == pytest.approx(1e-3) and clip[-1].item() == pytest.approx(1e-2)
     assert clip[2].item() == pytest.approx(0.0026418, abs=1e-7)  # hand value: 1e-3 + 9e-3 (e^1.5 - 1) / (e^3 - 1)
     assert bool((clip[1:] > clip[:-1]).all())
-    assert torch.allclose(denoising_clip_schedule(3, 0.2, 0.1, 0.0), torch.tensor([0.1, 0.15, 0.2]))
-    assert torch.equal(denoising_clip_schedule(1, 0.2, 0.1, 3.0), torch.tensor([0.2]))
+    assert torch.allclose(loss.denoising_clip_schedule(3, 0.2, 0.1, 0.0), torch.tensor([0.1, 0.15, 0.2]))
+    assert torch.equal(loss.denoising_clip_schedule(1, 0.2, 0.1, 3.0), torch.tensor([0.2]))
 
 
 def test_clipped_surrogate_by_hand():
@@ -86,7 +76,7 @@ def test_clipped_surrogate_by_hand():
     new.requires_grad_(True)
     adv = torch.tensor([1.0, -1.0, 2.0])
     clip = torch.tensor([0.2, 0.2, 0.01])
-    out = clipped_surrogate(new, old, adv, clip)
+    out = loss.clipped_surrogate(new, old, adv, clip)
     # sample 0: r = 1.5, A = 1: max(-1.5, -1.2) = -1.2 (clipped: no incentive to push r further)
     # sample 1: r = 0.5, A = -1: max(0.5, 0.8) = 0.8 (clipped)
     # sample 2: r = 1.001 inside [0.99, 1.01]: -2.002
@@ -105,17 +95,17 @@ def test_value_loss_plain_and_clipped():
     values = torch.tensor([1.0, 0.0])
     returns = torch.tensor([0.0, 0.0])
     old = torch.tensor([0.5, 0.0])
-    assert value_loss(values, returns, old).item() == pytest.approx(0.25)  # 0.5 * mean(1, 0)
+    assert loss.value_loss(values, returns, old).item() == pytest.approx(0.25)  # 0.5 * mean(1, 0)
     # clipped at 0.2 around 0.5: 0.7 -> (0.7)^2 = 0.49 < 1, the pessimistic max keeps 1
-    assert value_loss(values, returns, old, clip=0.2).item() == pytest.approx(0.25)
+    assert loss.value_loss(values, returns, old, clip=0.2).item() == pytest.approx(0.25)
     values = torch.tensor([0.0, 0.0])
     returns = torch.tensor([1.0, 0.0])
     # the value moved 0.5 away from the old 0.5 towards 0; clipped at 0.2 it is 0.3 -> (0.7)^2 = 0.49 < 1
-    assert value_loss(values, returns, old, clip=0.2).item() == pytest.approx(0.25)
+    assert loss.value_loss(values, returns, old, clip=0.2).item() == pytest.approx(0.25)
     values = torch.tensor([1.0, 0.0])
     returns = torch.tensor([1.0, 0.0])
     # unclipped error 0, clipped value 0.7 -> error 0.09: the max is 0.09 -> 0.5 * mean(0.09, 0)
-    assert value_loss(values, returns, old, clip=0.2).item() == pytest.approx(0.0225)
+    assert loss.value_loss(values, returns, old, clip=0.2).item() == pytest.approx(0.0225)
 
 
 def test_pretrained_kl_is_the_gaussian_kl():
@@ -124,12 +114,12 @@ def test_pretrained_kl_is_the_gaussian_kl():
     std = torch.rand(3, 4, 2) + 0.1
     reference = torch.distributions.kl_divergence(torch.distributions.Normal(mean, std),
                                                   torch.distributions.Normal(mean0, std)).mean()
-    assert pretrained_kl(mean, mean0, std).item() == pytest.approx(reference.item(), rel=1e-5)
-    assert pretrained_kl(mean, mean, std).item() == 0.0
+    assert loss.pretrained_kl(mean, mean0, std).item() == pytest.approx(reference.item(), rel=1e-5)
+    assert loss.pretrained_kl(mean, mean, std).item() == 0.0
 
 
 def test_explained_variance():
     returns = torch.tensor([1.0, 2.0, 3.0, 4.0])
-    assert explained_variance(returns, returns) == pytest.approx(1.0)
-    assert explained_variance(torch.full((4,), 2.5), returns) == pytest.approx(0.0)
-    assert math.isnan(explained_variance(returns, torch.ones(4)))
+    assert loss.explained_variance(returns, returns) == pytest.approx(1.0)
+    assert loss.explained_variance(torch.full((4,), 2.5), returns) == pytest.approx(0.0)
+    assert math.isnan(loss.explained_variance(returns, torch.ones(4)))

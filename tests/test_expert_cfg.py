@@ -4,7 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from vt_refine.assets.parts import ASSEMBLY_SPECS, make_assembly
+from vt_refine.assets.part_designs import make_assembly
+from vt_refine.assets.parts import ASSEMBLY_SPECS
 from vt_refine.expert import ScriptedAssemblyExpert, ScriptedExpertCfg
 from vt_refine.expert.scripted_expert import ASSEMBLY_EXPERT_OVERRIDES, PHASES
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import vt_refine
-from vt_refine import gui_backend
+from vt_refine.app import gui_backend
 
 
 def test_manifest_parses_names_existing_modules_and_carries_the_version(repo_root):

@@ -88,7 +88,7 @@ def test_kit_loads_the_extension_and_its_panel_runs_the_backend(kit_python_env, 
 @pytest.mark.sim
 def test_policy_session_steps_an_env_and_reads_the_pads(tmp_path):
     """The session the panel drives, kit-less: one control step per call, the four pads of env 0."""
-    from vt_refine.gui_backend import PolicySession
+    from vt_refine.app.gui_backend import PolicySession
     from vt_refine.utils.errors import UserError
 
     with pytest.raises(UserError, match="does not exist"):

@@ -1,4 +1,4 @@
-"""The open-loop error per phase in mm (vt_refine.open_loop) and scripts/open_loop_error.py (no simulation)."""
+"""The open-loop error per phase in mm (vt_refine.app.open_loop) and scripts/open_loop_error.py (no simulation)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def _limits():
 def test_pad_centre_error_of_a_known_joint_offset():
     """Turning the left waist by d rad moves the left pad centre along a chord 2 r sin(d / 2) (r: its distance
     from the waist axis); the right arm and the fingers stay put; a 1 mm finger offset reads 1 mm."""
-    from vt_refine.open_loop import chunk_errors_mm, pad_centres
+    from vt_refine.app.open_loop import chunk_errors_mm, pad_centres
 
     lo, hi = _limits()
     torch.manual_seed(0)
@@ -59,7 +59,7 @@ def test_pad_centre_error_of_a_known_joint_offset():
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    from vt_refine.data.hdf5_dataset import DemoWriter
+    from vt_refine.data.demo_writer import DemoWriter
     from vt_refine.policies.diffusion import (DiffusionCfg, DiffusionPolicy, DiffusionPolicyCfg, PointEncoderCfg,
                                               StateEncoderCfg, UnetCfg, save_checkpoint)
 

@@ -4,7 +4,6 @@ play, the cross-section grasp, the collider and the success rule; clear errors f
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
@@ -17,7 +16,8 @@ from vt_refine.assets.part_files import (
     load_part_mesh,
 )
 from vt_refine.assets.example_meshes import EXAMPLE_ORIGIN_MM, EXAMPLE_SCALE, flanged_tube_pair, write_scaled
-from vt_refine.assets.parts import GRIPPER_MAX_OBJECT_WIDTH, MM, AssemblySpecError, make_assembly
+from vt_refine.assets.part_designs import make_assembly
+from vt_refine.assets.parts import GRIPPER_MAX_OBJECT_WIDTH, MM, AssemblySpecError
 
 SCALE = np.array(EXAMPLE_SCALE)  # AutoMate's scaled variants are non-uniform
 ORIGIN = np.array(EXAMPLE_ORIGIN_MM)  # mm: where the files' origin sits, away from the part (as CAD exports do)
@@ -181,7 +181,7 @@ def test_a_task_builds_from_mesh_files_with_collider_grasp_and_success_rule(flan
     import torch
     from pxr import Usd, UsdGeom
 
-    from vt_refine.envs import make_env
+    from vt_refine.app.envs import make_env
     from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
     from vt_refine.tasks.assembly.mdp.success import assembly_success
 

@@ -4,7 +4,6 @@ parts, grasp sites and the hand rules the scripted expert relies on."""
 from __future__ import annotations
 
 import math
-import warnings
 
 import manifold3d
 import numpy as np
@@ -19,9 +18,8 @@ from vt_refine.assets.parts import (
     AssemblySpecError,
     GraspSite,
     get_assembly_spec,
-    make_assembly,
-    measured_clearance,
 )
+from vt_refine.assets.part_designs import make_assembly, measured_clearance
 
 ASSET_IDS = list(ASSEMBLY_SPECS)
 BBOX_TOL = 0.5 * MM

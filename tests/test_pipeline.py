@@ -8,27 +8,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vt_refine import pipeline
-from vt_refine.pipeline import PipelineSettings
-from vt_refine.report import ROWS, render_markdown
+from vt_refine.app import pipeline
+from vt_refine.app.profile import CollectSettings, EvaluateSettings, FinetuneSettings, Profile
+from vt_refine.app.report import ROWS, render_markdown
 from vt_refine.utils.errors import UserError
 
 TASK = "VTRefine-PegInHole-Aloha"
 
 
-def settings(**kw):
-    base = dict(num_demos=2, collect_envs=1, eval_episodes=4, eval_envs=2, finetune_envs=1, finetune_iterations=1,
-                finetune_overrides={})
-    base.update(kw)
-    return PipelineSettings(**base)
+def profile(curve_every=0, iterations=1, finetune_envs=1, steps_per_env=240):
+    return Profile(name="quick", path=Path("quick.yaml"), diffusion=None,
+                   collect=CollectSettings(num_demos=2, num_envs=1),
+                   evaluate=EvaluateSettings(num_episodes=4, num_envs=2, curve_every=curve_every, curve_episodes=8),
+                   finetune=FinetuneSettings(num_envs=finetune_envs, runner={
+                       "max_iterations": iterations, "num_steps_per_env": steps_per_env}))
 
 
-def test_settings_from_profile_flatten_the_finetune_sections():
-    s = PipelineSettings.from_profile({"collect": {"num_demos": 7}, "finetune": {
-        "num_envs": 3, "max_iterations": 2, "num_steps_per_env": 16, "actor": {"sampler": "ddim"},
-        "algorithm": {"mini_batch_size": 8}}})
-    assert s.num_demos == 7 and s.finetune_envs == 3 and s.finetune_iterations == 2
-    assert s.finetune_overrides == {"num_steps_per_env": 16, "actor.sampler": "ddim", "algorithm.mini_batch_size": 8}
+def settings():
+    return profile().settings_dict()
 
 
 def test_unfinished_run_is_resumed_and_finished_one_is_not(tmp_path):
@@ -54,7 +51,7 @@ def test_a_run_folder_of_another_task_is_refused(tmp_path):
 
 
 def _demo_file(path, n):
-    from vt_refine.data.hdf5_dataset import DemoWriter
+    from vt_refine.data.demo_writer import DemoWriter
 
     expected = {"actions": ((16,), "float32"), "obs/joint_pos": ((16,), "float32")}
     with DemoWriter(path, task=TASK, env_args={}, expected=expected) as writer:
@@ -88,7 +85,7 @@ class _FakeResult:
 
 
 def test_eval_stage_skips_valid_results_and_redoes_half_written_ones(tmp_path, monkeypatch):
-    import vt_refine.evaluation as evaluation
+    import vt_refine.app.evaluate as evaluation
 
     calls = []
 
@@ -100,14 +97,14 @@ def test_eval_stage_skips_valid_results_and_redoes_half_written_ones(tmp_path, m
 
     monkeypatch.setattr(evaluation, "evaluate_policy", fake_evaluate)
     out = tmp_path / "eval.json"
-    s = settings()
-    pipeline._evaluate_cached(TASK, "ckpt.pt", out, s, 0, "cpu")
-    pipeline._evaluate_cached(TASK, "ckpt.pt", out, s, 0, "cpu")
+    p = profile()
+    pipeline._evaluate_cached(TASK, "ckpt.pt", out, p, 4, 0, "cpu")
+    pipeline._evaluate_cached(TASK, "ckpt.pt", out, p, 4, 0, "cpu")
     assert calls == ["ckpt.pt"]  # the second call was skipped
-    pipeline._evaluate_cached(TASK, "other.pt", out, s, 0, "cpu")
+    pipeline._evaluate_cached(TASK, "other.pt", out, p, 4, 0, "cpu")
     assert calls == ["ckpt.pt", "other.pt"]  # another checkpoint: evaluated again
     out.write_text('{"checkpoint": "other.pt", "episo')  # half-written
-    pipeline._evaluate_cached(TASK, "other.pt", out, s, 0, "cpu")
+    pipeline._evaluate_cached(TASK, "other.pt", out, p, 4, 0, "cpu")
     assert len(calls) == 3
 
 
@@ -129,16 +126,16 @@ def test_report_renders_the_table_from_a_results_file():
 def test_report_command_rerenders_and_rejects_bad_files(tmp_path):
     results = tmp_path / "results.json"
     results.write_text(json.dumps(_results()))
-    out = subprocess.run([sys.executable, "-m", "vt_refine.cli", "report", str(results)], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "vt_refine.app.cli", "report", str(results)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "Visuo-tactile, fine-tuned" in (tmp_path / "report.md").read_text()
     results.write_text("{not json")
-    out = subprocess.run([sys.executable, "-m", "vt_refine.cli", "report", str(results)], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "vt_refine.app.cli", "report", str(results)], capture_output=True, text=True)
     assert out.returncode == 2 and "is not valid JSON" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_unknown_profile_is_a_clear_error():
-    out = subprocess.run([sys.executable, "-m", "vt_refine.cli", "pipeline", "--profile", "fastest"],
+    out = subprocess.run([sys.executable, "-m", "vt_refine.app.cli", "pipeline", "--profile", "fastest"],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "unknown profile 'fastest'" in out.stderr and "quick" in out.stderr
 
@@ -146,18 +143,16 @@ def test_unknown_profile_is_a_clear_error():
 def test_evaluation_curve_runs_from_the_pretrained_policy_through_checkpoints_to_the_final_one(tmp_path, monkeypatch):
     """Points at 0 env steps (pre-trained), every curve_every-th checkpoint (its own episodes) and the end; the
     plot draws them next to the rollout curve."""
-    from vt_refine.report import plot_curves
+    from vt_refine.app.report import plot_curves
 
     evaluated = []
 
-    def fake_cached(task, checkpoint, out, s, seed, device):
-        evaluated.append((Path(checkpoint).name, s.eval_episodes))
+    def fake_cached(task, checkpoint, out, p, episodes, seed, device):
+        evaluated.append((Path(checkpoint).name, episodes))
         return {"success_rate": 0.5, "ci95": [0.3, 0.7]}
 
     monkeypatch.setattr(pipeline, "_evaluate_cached", fake_cached)
-    s = PipelineSettings(num_demos=2, collect_envs=1, eval_episodes=50, eval_envs=2, finetune_envs=4,
-                         finetune_iterations=6, finetune_overrides={"num_steps_per_env": 16}, curve_every=2,
-                         curve_episodes=8)
+    s = profile(curve_every=2, iterations=6, finetune_envs=4, steps_per_env=16)
     for it in (2, 4):
         (tmp_path / "finetune" / "vt").mkdir(parents=True, exist_ok=True)
         (tmp_path / "finetune" / "vt" / f"model_{it}.pt").write_bytes(b"x")
@@ -178,9 +173,9 @@ def test_a_stage_killed_during_its_last_write_loses_nothing_and_the_rerun_comple
     out = tmp_path / "eval.json"
     code = f"""
 import os, signal, sys
-import vt_refine.evaluation as evaluation
-from vt_refine import pipeline
-from vt_refine.pipeline import PipelineSettings
+import vt_refine.app.evaluate as evaluation
+from vt_refine.app import pipeline
+from vt_refine.app.profile import Profile
 from vt_refine.utils.atomic import write_json_atomic
 
 def fake_evaluate(task, checkpoint, num_episodes, num_envs, seed, device, output):
@@ -193,9 +188,8 @@ def fake_evaluate(task, checkpoint, num_episodes, num_envs, seed, device, output
 evaluation.evaluate_policy = fake_evaluate
 if sys.argv[1] == "kill":
     os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)  # the kill lands between write and rename
-settings = PipelineSettings(num_demos=2, collect_envs=1, eval_episodes=4, eval_envs=2, finetune_envs=1,
-                            finetune_iterations=1, finetune_overrides={{}})
-pipeline._evaluate_cached("{TASK}", sys.argv[2], __import__("pathlib").Path(r"{out}"), settings, 0, "cpu")
+pipeline._evaluate_cached("{TASK}", sys.argv[2], __import__("pathlib").Path(r"{out}"), Profile.load("quick"), 4, 0,
+                          "cpu")
 """
 
     def stage(mode, checkpoint):
@@ -210,3 +204,24 @@ pipeline._evaluate_cached("{TASK}", sys.argv[2], __import__("pathlib").Path(r"{o
     assert rerun.returncode == 0 and "skipped" not in rerun.stdout
     assert json.loads(out.read_text())["checkpoint"] == "second.pt"
     assert list(tmp_path.glob(".eval.json.*.tmp")) == []
+
+
+def test_profile_sections_are_typed_and_the_finetune_section_is_the_runner_cfg(tmp_path):
+    quick = Profile.load("quick")
+    assert quick.collect.num_demos >= 1 and quick.finetune.num_envs >= 1
+    cfg = quick.finetune.runner_cfg()
+    assert cfg.max_iterations == quick.finetune.max_iterations
+    assert cfg.actor.sampler == quick.finetune.runner["actor"]["sampler"]  # nested like the cfg, no dotted strings
+    path = tmp_path / "p.yaml"
+    for text, message in [("", "is empty"), ("polcy: {}\n", "unknown section"),
+                          ("collect: {num_demo: 3}\n", "unknown key"),
+                          ("finetune: {actor: {samplr: ddim}}\n", "finetune.actor.samplr: no such field"),
+                          ("finetune: {algorithm: {actor_learning_rate: fast}}\n", "must be a number"),
+                          ("finetune: {actor: {sampler: 3}}\n", "must be a str"),
+                          ("policy: {obs_step: 2}\n", "unknown key")]:
+        path.write_text(text)
+        with pytest.raises(UserError, match=message):
+            Profile.load(path)
+    path.write_text("finetune: {num_envs: 2, algorithm: {max_grad_norm: 1, actor_learning_rate: 1e-4}}\n")
+    cfg = Profile.load(path).finetune.runner_cfg()  # an int and PyYAML's string "1e-4" for float fields
+    assert cfg.algorithm.max_grad_norm == 1.0 and cfg.algorithm.actor_learning_rate == 1e-4

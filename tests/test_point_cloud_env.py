@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import built_env, hold_action
 import torch
 
 pytestmark = pytest.mark.sim
@@ -33,10 +34,7 @@ def _add_probe(cfg):
 
 @pytest.fixture(scope="module")
 def env():
-    from vt_refine.envs import make_env
-
-    env = make_env(TASK, num_envs=2, device="cpu", seed=0, cfg_hook=_add_probe)
-    env.reset()
+    env = built_env(TASK, _add_probe)
     yield env
     env.close()
 
@@ -65,11 +63,7 @@ def _to_env(points_cam: torch.Tensor) -> torch.Tensor:
 
 def _hold(env) -> torch.Tensor:
     """The action that holds the current joint targets (home after a reset)."""
-    term = env.action_manager.get_term("joint_pos")
-    robot = env.scene["robot"]
-    q = robot.data.joint_pos_target.torch[:, term._joint_ids]
-    lo, hi = robot.data.joint_pos_limits.torch[:, term._joint_ids].unbind(-1)
-    return 2 * (q - lo) / (hi - lo) - 1
+    return hold_action(env, "joint_pos_target")
 
 
 def test_policy_group_is_a_dict_with_history(env):
@@ -196,7 +190,7 @@ def test_rsl_rl_gets_a_nested_tensordict_the_dppo_actor_reads(env):
 def test_visual_variants_are_registered_without_touch(env):
     import gymnasium as gym
 
-    from vt_refine.envs import make_env_cfg
+    from vt_refine.app.envs import make_env_cfg
     from vt_refine.tasks.assembly.config.aloha import TASKS
     from vt_refine.tasks.assembly.config.aloha.agents.rsl_rl_dppo_cfg import TASK_DPPO_CFGS
 

@@ -13,7 +13,7 @@ from vt_refine.assets.aloha import ALOHA_JOINT_NAMES, joint_limits, joint_to_act
 from vt_refine.policies.diffusion import ConfigError, DiffusionPolicy, DiffusionPolicyCfg
 from vt_refine.policies.diffusion.trainer import relative_action_stats
 from vt_refine.rl.dppo import DiffusionActor
-from vt_refine.rl.dppo.toy_env import PointReachCfg, PointReachEnv, collect_reach_demos, toy_policy_cfg
+from toy_env import PointReachCfg, PointReachEnv, collect_reach_demos, toy_policy_cfg
 
 torch.set_num_threads(1)
 

@@ -1,4 +1,4 @@
-"""Reliability of the user-facing commands, run as a user runs them (``python -m vt_refine.cli ...``):
+"""Reliability of the user-facing commands, run as a user runs them (``python -m vt_refine.app.cli ...``):
 
 - ``kill -9`` in the middle of pre-training, fine-tuning and demo collection, then the same command again: it
   resumes from the last checkpoint / the last complete demo, ends with the asked-for number of steps,
@@ -63,7 +63,7 @@ def write_profile(path: Path, total_steps: int = 200, use_point_cloud: bool = Tr
 
 
 def cli(*args: str) -> list[str]:
-    return [PY, "-m", "vt_refine.cli", *args]
+    return [PY, "-m", "vt_refine.app.cli", *args]
 
 
 def run(args: list[str], timeout: float = 900) -> subprocess.CompletedProcess:
@@ -102,7 +102,7 @@ def leftovers(folder: Path) -> list[str]:
 
 
 def synthetic_demos(path: Path, episodes: int = 4, length: int = 30) -> Path:
-    from vt_refine.data.hdf5_dataset import DemoWriter
+    from vt_refine.data.demo_writer import DemoWriter
 
     rng = np.random.default_rng(0)
     expected = {"actions": ((16,), "float32"), "obs/joint_pos": ((16,), "float32"),

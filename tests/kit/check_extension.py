@@ -62,7 +62,7 @@ def main(app):
     seen["is_enabled"] = manager.is_extension_enabled("vt_refine")
     import omni.ui as ui
 
-    from vt_refine import gui_backend
+    from vt_refine.app import gui_backend
 
     seen["windows"] = [w.title for w in _widgets(ui, "Window")]
     combo = _widgets(ui, "ComboBox")[0]

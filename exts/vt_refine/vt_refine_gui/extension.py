@@ -1,4 +1,4 @@
-"""The Kit panel. Kit-only (imports omni.*); all logic lives in ``vt_refine.gui_backend``."""
+"""The Kit panel. Kit-only (imports omni.*); all logic lives in ``vt_refine.app.gui_backend``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import omni.ext
 import omni.kit.app
 import omni.ui as ui
 
-from vt_refine import gui_backend
+from vt_refine.app import gui_backend
 
 
 class VTRefineExtension(omni.ext.IExt):

@@ -160,14 +160,15 @@ HOME_JOINT_POS: dict[str, float] = {
 """Home pose [rad, m]: arms raised and folded towards the table centre, grippers open."""
 
 
+def _per_actuated_joint(field: str) -> dict:
+    """One field of every actuated joint's spec, keyed by the joint's name."""
+    return {f"{side}_{spec.name}": getattr(spec, field) for side in ARM_SIDES for spec in ARM_JOINT_SPECS
+            if spec.kind != "fixed"}
+
+
 def joint_limits() -> dict[str, tuple[float, float]]:
     """Limits of the 16 actuated joints, keyed by name."""
-    out = {}
-    for side in ARM_SIDES:
-        for spec in ARM_JOINT_SPECS:
-            if spec.kind != "fixed":
-                out[f"{side}_{spec.name}"] = spec.limits
-    return out
+    return _per_actuated_joint("limits")
 
 
 def joint_to_action_map() -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -181,12 +182,7 @@ def joint_to_action_map() -> tuple[tuple[float, ...], tuple[float, ...]]:
 
 
 def effort_limits() -> dict[str, float]:
-    out = {}
-    for side in ARM_SIDES:
-        for spec in ARM_JOINT_SPECS:
-            if spec.kind != "fixed":
-                out[f"{side}_{spec.name}"] = spec.effort_limit
-    return out
+    return _per_actuated_joint("effort_limit")
 
 
 # --------------------------------------------------------------------------------------------------

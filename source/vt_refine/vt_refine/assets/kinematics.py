@@ -9,10 +9,10 @@ device (CPU or GPU) inside the scripted expert's per-step loop, and the chain is
 
 from __future__ import annotations
 
-import math
 
 import torch
 
+from ..utils.rotations import axis_angle_from_matrix
 from .aloha import ARM_JOINT_SPECS, BASE_POSES, PAD_SIZE, quat_from_rpy, quat_to_matrix
 
 ARM_SPECS = tuple(s for s in ARM_JOINT_SPECS if s.kind == "revolute")
@@ -130,13 +130,7 @@ class ArmKinematics:
 
 def rotation_error(current: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Axis-angle vector rotating ``current`` onto ``target`` (both (B, 3, 3)), in the env frame. (B, 3)."""
-    r = target @ current.transpose(-1, -2)
-    cos = ((r[..., 0, 0] + r[..., 1, 1] + r[..., 2, 2] - 1.0) * 0.5).clamp(-1.0, 1.0)
-    angle = torch.acos(cos)
-    v = torch.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0], r[..., 1, 0] - r[..., 0, 1]], -1)
-    sin = torch.sin(angle)
-    scale = torch.where(sin.abs() > 1e-6, angle / (2 * sin), torch.full_like(angle, 0.5))
-    return v * scale[..., None]
+    return axis_angle_from_matrix(target @ current.transpose(-1, -2))
 
 
 def frame_from_axes(position: torch.Tensor, x_axis: torch.Tensor, y_axis: torch.Tensor) -> torch.Tensor:

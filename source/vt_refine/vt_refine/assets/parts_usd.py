@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .parts import AssemblyGeometry, make_assembly
+from .part_designs import make_assembly
+from .parts import AssemblyGeometry
 
 PARTS_USD_VERSION = 6
 """Bump when the written part files change, so cached files are regenerated."""

@@ -1,10 +1,12 @@
 """Demonstrations: HDF5 demo files (Isaac Lab recorder layout), training windows, VT-Refine/DPPO .npz.
 
-- ``hdf5_dataset``: ``DemoWriter`` (crash-safe append of whole episodes) and ``DemoReader``.
+- ``hdf5_dataset``: the file layout and ``DemoReader``; ``demo_writer``: ``DemoWriter`` (crash-safe append of whole
+  episodes).
 - ``demo_dataset``: ``DemoChunkDataset``, (obs history, action chunk) samples and min-max ``stats()``.
 - ``npz_format``: ``export_npz`` / ``import_npz`` of the normalised release format.
 
 Importing this package loads numpy only; torch and h5py are imported by the modules that need them.
+May import ``utils`` only.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ __all__ = ["DemoWriter", "DemoReader", "Episode", "DemoChunkDataset", "export_np
            "load_normalizer"]
 
 _WHERE = {
-    "DemoWriter": "hdf5_dataset", "DemoReader": "hdf5_dataset", "Episode": "hdf5_dataset",
+    "DemoWriter": "demo_writer", "DemoReader": "hdf5_dataset", "Episode": "hdf5_dataset",
     "DemoChunkDataset": "demo_dataset",
     "export_npz": "npz_format", "import_npz": "npz_format", "load_normalizer": "npz_format",
 }

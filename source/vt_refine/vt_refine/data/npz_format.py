@@ -52,7 +52,8 @@ import numpy as np
 
 from ..utils.atomic import atomic_path
 from ..utils.errors import UserError
-from .hdf5_dataset import DemoReader, DemoWriter, Episode
+from .demo_writer import DemoWriter
+from .hdf5_dataset import DemoReader, Episode
 
 __all__ = ["DEFAULT_KEY_MAP", "DEFAULT_NORMALIZED_KEYS", "export_npz", "import_npz", "load_normalizer",
            "normalize", "unnormalize"]

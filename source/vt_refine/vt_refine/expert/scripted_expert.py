@@ -499,7 +499,7 @@ def align_halves(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _interp_pose(a: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """Pose interpolation: linear in position, geodesic in rotation. ``s`` of shape (E,)."""
-    from .rotations import slerp_matrix
+    from ..utils.rotations import slerp_matrix
 
     out = a.clone()
     out[:, :3, 3] = a[:, :3, 3] + (b[:, :3, 3] - a[:, :3, 3]) * s[:, None]

@@ -1,1 +1,4 @@
-"""Sensors of the VT-Refine twin: the simulated FlexiTac pads live in :mod:`.piezo_tactile`."""
+"""Sensors of the VT-Refine twin: the simulated FlexiTac pads live in :mod:`.piezo_tactile`.
+
+May import ``assets`` and ``utils``.
+"""

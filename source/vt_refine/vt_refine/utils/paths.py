@@ -30,3 +30,14 @@ def check_dataset_files(paths: Sequence[str | Path]) -> list[Path]:
         if not path.is_file():
             raise UserError(f"dataset {path} does not exist; collect demos first (`vt-refine collect`)")
     return [Path(p) for p in paths]
+
+
+def make_output_dir(path: str | Path) -> Path:
+    """Create an output folder (and its parents), or a UserError that says why it cannot be."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create the output folder {path} ({error.strerror}); choose a writable --output") \
+            from None
+    return path

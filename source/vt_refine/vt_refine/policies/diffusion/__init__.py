@@ -10,11 +10,11 @@ from .checkpoint import (
     CheckpointError,
     CheckpointMismatchError,
     load_checkpoint,
+    read_checkpoint_file,
     load_policy,
     save_checkpoint,
 )
 from .config import (
-    PROFILE_DIR,
     ConfigError,
     DiffusionCfg,
     DiffusionPolicyCfg,
@@ -23,7 +23,6 @@ from .config import (
     PretrainCfg,
     StateEncoderCfg,
     UnetCfg,
-    load_profile,
 )
 from .encoders import JointEncoder, ObservationEncoder, PointNetEncoder
 from .model import DiffusionModel
@@ -37,12 +36,11 @@ from .schedule import (
     make_ddim_schedule,
     make_ddpm_schedule,
 )
-from .trainer import PretrainResult, SyntheticChunkDataset, combine_datasets, merge_stats, pretrain
+from .trainer import PretrainResult, combine_datasets, merge_stats, pretrain
 from .unet import ConditionalUnet1d
 
 __all__ = [
     "CHECKPOINT_FORMAT",
-    "PROFILE_DIR",
     "ChunkedPolicyRunner",
     "CheckpointCorruptError",
     "CheckpointError",
@@ -64,14 +62,13 @@ __all__ = [
     "PretrainCfg",
     "PretrainResult",
     "StateEncoderCfg",
-    "SyntheticChunkDataset",
     "UnetCfg",
     "combine_datasets",
     "cosine_beta_schedule",
     "ddim_timesteps",
     "load_checkpoint",
+    "read_checkpoint_file",
     "load_policy",
-    "load_profile",
     "make_ddim_schedule",
     "make_ddpm_schedule",
     "merge_stats",

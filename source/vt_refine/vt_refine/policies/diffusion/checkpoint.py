@@ -117,8 +117,9 @@ def load_checkpoint(
     expected_obs_shapes: Mapping[str, Any] | None = None,
     expected_action_shape: Any | None = None,
     map_location: str | torch.device = "cpu",
+    payload: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Read and validate a checkpoint.
+    """Read and validate a checkpoint (or validate ``payload``, the file's contents already read).
 
     Args:
         path: Checkpoint file.
@@ -127,6 +128,7 @@ def load_checkpoint(
             "joint_pos": (2, 16)}``; each must match the checkpoint's.
         expected_action_shape: When given, (Ta, Da) must match.
         map_location: Device of the loaded tensors.
+        payload: The contents of ``path`` when the caller has read it already (the file is not read again).
 
     Returns:
         The checkpoint dict (see :func:`save_checkpoint`).
@@ -137,14 +139,8 @@ def load_checkpoint(
         CheckpointMismatchError: other task id or shapes (the message names both sides).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; check the path or run pre-training first")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for damaged files
-        raise CheckpointCorruptError(
-            f"checkpoint {path} is corrupt or incomplete: {type(err).__name__}: {err}. "
-            "Delete it and resume from an earlier checkpoint or retrain") from err
+    if payload is None:
+        payload = read_checkpoint_file(path, map_location)
     if not isinstance(payload, dict):
         raise CheckpointCorruptError(f"checkpoint {path} is corrupt or incomplete: expected a dict, "
                                      f"got {type(payload).__name__}")
@@ -176,6 +172,24 @@ def load_checkpoint(
     return payload
 
 
+def read_checkpoint_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """The contents of a torch checkpoint file (tensors and plain containers only: ``weights_only``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointCorruptError: truncated or not a torch file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist; check the path or run pre-training first")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for damaged files
+        raise CheckpointCorruptError(
+            f"checkpoint {path} is corrupt or incomplete: {type(err).__name__}: {err}. "
+            "Delete it and resume from an earlier checkpoint or retrain") from err
+
+
 def load_policy(
     path: str | Path,
     *,
@@ -184,10 +198,12 @@ def load_policy(
     expected_task_id: str | None = None,
     expected_obs_shapes: Mapping[str, Any] | None = None,
     expected_action_shape: Any | None = None,
+    payload: dict[str, Any] | None = None,
 ) -> DiffusionPolicy:
-    """Rebuild a :class:`DiffusionPolicy` (EMA weights when present and ``use_ema``) in eval mode."""
+    """Rebuild a :class:`DiffusionPolicy` (EMA weights when present and ``use_ema``) in eval mode; ``payload``:
+    the file's contents when already read."""
     payload = load_checkpoint(path, expected_task_id=expected_task_id, expected_obs_shapes=expected_obs_shapes,
-                              expected_action_shape=expected_action_shape, map_location="cpu")
+                              expected_action_shape=expected_action_shape, map_location="cpu", payload=payload)
     try:
         cfg = DiffusionPolicyCfg.from_dict(payload["policy_cfg"], section=f"{Path(path).name}:policy_cfg")
         policy = DiffusionPolicy(cfg)

@@ -1,19 +1,9 @@
 """Configuration of the visuo-tactile diffusion policy and of its behaviour-cloning pre-training.
 
-Symbols used in shapes:
-    B   batch
-    To  observation history (2)
-    Np  points per cloud
-    C   point channels (5: x, y, z, value, flag)
-    Dq  joint dim (16)
-    Ta  predicted chunk length (16)
-    Te  executed steps of a chunk (8)
-    Da  action dim (16)
-    K   denoising steps (100)
-    Kd  DDIM steps (5)
+Shape symbols (B, To, Np, C, Dq, Ta, Te, Da, K, Kd) as in the legend of :mod:`.model`.
 
 These are plain dataclasses (the policy is not part of an Isaac Lab scene cfg). Every class has
-``from_dict`` / ``to_dict`` so that the same values round-trip through ``config/<profile>.yaml`` and
+``from_dict`` / ``to_dict`` so that the same values round-trip through ``profiles/<name>.yaml`` and
 checkpoints. Numbers come from /work/shared/design/vt-refine-facts.md; "(inferred)" marks our reading
 where the paper is silent.
 """
@@ -24,7 +14,6 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = [
@@ -36,12 +25,7 @@ __all__ = [
     "DiffusionPolicyCfg",
     "PretrainCfg",
     "DiffusionProfile",
-    "load_profile",
-    "PROFILE_DIR",
 ]
-
-# Repository-level YAML profiles (config/quick.yaml, config/paper.yaml) in a source checkout.
-PROFILE_DIR = Path(__file__).resolve().parents[5] / "config"
 
 _T = TypeVar("_T", bound="_CfgBase")
 
@@ -383,33 +367,7 @@ class PretrainCfg(_CfgBase):
 
 @dataclass
 class DiffusionProfile(_CfgBase):
-    """The ``policy:`` and ``pretrain:`` sections of a YAML profile (other sections are ignored here)."""
+    """The ``policy:`` and ``pretrain:`` sections of a run profile (read by ``vt_refine.app.profile``)."""
 
     policy: DiffusionPolicyCfg = field(default_factory=DiffusionPolicyCfg)
     pretrain: PretrainCfg = field(default_factory=PretrainCfg)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> DiffusionProfile:
-        """Read ``policy:`` and ``pretrain:`` from a YAML profile; other top-level sections belong to others."""
-        import yaml
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"profile file {path} does not exist; pass a path to a YAML profile "
-                                    f"or one of the names in {PROFILE_DIR}")
-        with path.open() as f:
-            data = yaml.safe_load(f) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"profile {path} must hold a mapping with 'policy:' and 'pretrain:' sections")
-        return cls(
-            policy=DiffusionPolicyCfg.from_dict(data.get("policy"), section=f"{path.name}:policy"),
-            pretrain=PretrainCfg.from_dict(data.get("pretrain"), section=f"{path.name}:pretrain"),
-        )
-
-
-def load_profile(name_or_path: str | Path) -> DiffusionProfile:
-    """Load a profile by name ("quick", "paper" -> ``config/<name>.yaml``) or by path."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = PROFILE_DIR / f"{name_or_path}.yaml"
-    return DiffusionProfile.from_yaml(path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...utils.point_layout import FLAG_CHANNEL
 from .config import DiffusionPolicyCfg, PointEncoderCfg, StateEncoderCfg
 
 __all__ = ["PointNetEncoder", "JointEncoder", "ObservationEncoder", "reduce_points"]
@@ -38,7 +39,7 @@ def reduce_points(points: torch.Tensor, mask: torch.Tensor | None, cfg: PointEnc
     pads, rows, cols = cfg.tactile_grid
     taxels = pads * rows * cols
     num = points.shape[1]
-    has_taxels = num > taxels and bool(points[0, num - taxels:, 4].ge(0.5).all())  # flag channel of the tail
+    has_taxels = num > taxels and bool(points[0, num - taxels:, FLAG_CHANNEL].ge(0.5).all())  # taxels last
     split = num - taxels if has_taxels else num
     visual, tactile = points[:, :split:stride], points[:, split:]
     vmask = None if mask is None else mask[:, :split:stride]

@@ -7,7 +7,6 @@ Layers, each adding one idea:
     :mod:`.algorithm`  the rsl-rl algorithm ``DPPO`` hosted by rsl-rl's stock ``OnPolicyRunner``
     :mod:`.multistep`  Te env steps -> one decision (accumulator, gym-vector-style wrapper, evaluation)
     :mod:`.config`     configclasses, incl. the runner cfg ``DPPORunnerCfg`` for ``isaaclab train``
-    :mod:`.toy_env`    a pure-torch point-reaching task with the same observation layout, for tests
 
 Usage with Isaac Lab: register ``"rsl_rl_dppo_cfg_entry_point": "vt_refine.rl.dppo.config:DPPORunnerCfg"`` (or a
 per-task subclass setting ``task_id``) on the task, then

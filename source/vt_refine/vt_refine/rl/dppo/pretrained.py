@@ -39,6 +39,7 @@ def load_pretrained_policy(
     task_id: str | None = None,
     use_ema: bool = True,
     device: str | torch.device = "cpu",
+    payload: dict | None = None,
 ) -> DiffusionPolicy:
     """Load the checkpoint and check it fits the env.
 
@@ -49,6 +50,7 @@ def load_pretrained_policy(
         num_actions: The env's action dim Da.
         task_id: Task the checkpoint must have been trained for; None skips the check.
         use_ema: Load the EMA weights when the checkpoint has them.
+        payload: The file's contents when the caller has read it already (it is not read again).
 
     Raises:
         ValueError: no checkpoint given.
@@ -60,9 +62,9 @@ def load_pretrained_policy(
         raise ValueError("DPPO fine-tunes a pre-trained diffusion policy, but no checkpoint was given: set "
                          "agent.pretrained_checkpoint=<run>/checkpoints/final.pt (written by vt_refine pretraining)")
     path = Path(path).expanduser()
-    payload = load_checkpoint(path, expected_task_id=task_id)  # raises on missing file / corrupt / other task
+    payload = load_checkpoint(path, expected_task_id=task_id, payload=payload)  # missing / corrupt / other task
     _check_shapes(path, payload, env_policy_obs_shapes(obs, obs_group), obs_group, num_actions)
-    return load_policy(path, use_ema=use_ema, device=device, expected_task_id=task_id)
+    return load_policy(path, use_ema=use_ema, device=device, payload=payload)
 
 
 def _check_shapes(path: Path, payload: Mapping, env_shapes: Mapping | tuple, group: str, num_actions: int) -> None:

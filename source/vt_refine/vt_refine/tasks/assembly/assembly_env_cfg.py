@@ -361,7 +361,7 @@ def assembly_geometry(task: AssemblyTaskCfg):
 
 @functools.lru_cache(maxsize=32)
 def _procedural_geometry(assembly: str, clearance: float | None):
-    from vt_refine.assets.parts import make_assembly
+    from vt_refine.assets.part_designs import make_assembly
 
     return make_assembly(assembly, clearance=clearance)
 

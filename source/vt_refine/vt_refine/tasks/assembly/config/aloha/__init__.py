@@ -7,10 +7,11 @@ from . import agents
 from .agents import rsl_rl_dppo_cfg
 
 from vt_refine.task_ids import ALOHA_TASKS as TASKS  # noqa: F401  (the ids live in a light module)
-from vt_refine.task_ids import TASK_IDS, VISUAL_TASK_IDS  # noqa: F401
+from vt_refine.task_ids import TASK_IDS, VISUAL_TASK_IDS, Modality, task_for_modality  # noqa: F401
 
 _VARIANTS = {f"VTRefine-{name}-Aloha": cfg for name, cfg in TASKS.items()}
-_VARIANTS.update({f"{task_id}-Visual": cfg.replace("EnvCfg", "VisualEnvCfg") for task_id, cfg in _VARIANTS.items()})
+_VARIANTS.update({task_for_modality(task_id, Modality.VISUAL): cfg.replace("EnvCfg", "VisualEnvCfg")
+                  for task_id, cfg in _VARIANTS.items()})
 
 for _task_id, _cfg in _VARIANTS.items():
     _dppo_cfg = rsl_rl_dppo_cfg.register_task_cfg(_task_id)

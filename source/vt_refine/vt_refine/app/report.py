@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .utils.atomic import write_json_atomic
+from ..utils.atomic import write_json_atomic
 
 PAPER_SIM_SUCCESS = {
     # AutoMate id -> {(modality, stage): success} from VT-Refine's simulation table
@@ -129,7 +129,7 @@ def plot_demo_media(demos: Path, report: Path) -> str:
     Returns a note for the report (what was drawn from what)."""
     import numpy as np
 
-    from .data.hdf5_dataset import DemoReader
+    from ..data.hdf5_dataset import DemoReader
     from .viz import save_point_cloud, save_tactile_gif, save_tactile_sequence
 
     reader = DemoReader(demos)

@@ -1,4 +1,4 @@
-"""Rotation-matrix helpers for the expert's waypoint interpolation (batched torch)."""
+"""Rotation-matrix helpers (batched torch): axis-angle conversions and interpolation."""
 
 from __future__ import annotations
 

@@ -20,8 +20,8 @@ import subprocess
 import sys
 import time
 
-from .utils.atomic import write_json_atomic
-from .utils.errors import UserError
+from ..utils.atomic import write_json_atomic
+from ..utils.errors import UserError
 
 
 def measure_env_throughput(task: str, num_envs: int, device: str | None, steps: int, seed: int = 0,
@@ -29,26 +29,16 @@ def measure_env_throughput(task: str, num_envs: int, device: str | None, steps: 
     """Time ``steps`` control steps of ``task`` with ``num_envs`` envs driven by the scripted expert."""
     import torch
 
+    from ..expert import run_expert, start_expert
     from .envs import make_env
-    from .expert import ScriptedAssemblyExpert
-    from .tasks.assembly.assembly_env_cfg import assembly_geometry
 
     env = make_env(task, num_envs=num_envs, device=device, seed=seed)
     try:
-        env.reset()
-        expert = ScriptedAssemblyExpert(env, assembly_geometry(env.cfg.task), seed=seed)
-        expert.reset()
-        for _ in range(warmup):
-            env.step(expert.act())
+        _, expert = start_expert(env, seed=seed, warmup_steps=warmup)
         if env.device.startswith("cuda"):
             torch.cuda.synchronize()
-        act_time = 0.0
         start = time.perf_counter()
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            action = expert.act()
-            act_time += time.perf_counter() - t0
-            env.step(action)
+        act_time = run_expert(env, expert, steps)
         if env.device.startswith("cuda"):
             torch.cuda.synchronize()
         elapsed = time.perf_counter() - start
@@ -101,9 +91,8 @@ def measure_floor_and_split(task: str, num_envs: int, device: str | None, steps:
     control step, rates in env-steps/s."""
     import torch
 
+    from ..expert import start_expert
     from .envs import make_env
-    from .expert import ScriptedAssemblyExpert
-    from .tasks.assembly.assembly_env_cfg import assembly_geometry
 
     env = make_env(task, num_envs=num_envs, device=device, seed=seed)
     cuda = str(env.device).startswith("cuda")
@@ -113,9 +102,7 @@ def measure_floor_and_split(task: str, num_envs: int, device: str | None, steps:
             torch.cuda.synchronize()
 
     try:
-        env.reset()
-        expert = ScriptedAssemblyExpert(env, assembly_geometry(env.cfg.task), seed=seed)
-        expert.reset()
+        _, expert = start_expert(env, seed=seed)
         timers = _Timers(sync)
         timers.wrap(env.sim, "step", "physics")
         timers.wrap(env.action_manager, "process_action", "action")
@@ -172,7 +159,7 @@ def run_env_benchmark(task: str, num_envs_list: list[int], device: str | None, s
                       output: str | None = None, floor: bool = False) -> dict:
     """Run :func:`measure_env_throughput` for each num_envs in a fresh process; print and return JSON."""
     from .envs import check_task
-    from .utils.device import resolve_device
+    from ..utils.device import resolve_device
 
     check_task(task)
     device = resolve_device(device)

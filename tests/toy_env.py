@@ -28,7 +28,8 @@ from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 from torch.utils.data import Dataset
 
-from vt_refine.policies.diffusion import DiffusionCfg, DiffusionPolicyCfg, PointEncoderCfg, StateEncoderCfg, UnetCfg
+from vt_refine.policies.diffusion import (DiffusionCfg, DiffusionPolicyCfg, DiffusionProfile, PointEncoderCfg, PretrainCfg,
+                                         StateEncoderCfg, UnetCfg, pretrain)
 
 __all__ = ["PointReachCfg", "PointReachEnv", "ReachDemoDataset", "collect_reach_demos", "toy_policy_cfg"]
 
@@ -214,3 +215,14 @@ def toy_policy_cfg(dim: int = 2, obs_steps: int = 2, horizon_steps: int = 4, act
         unet=UnetCfg(down_dims=(16, 32), kernel_size=3, diffusion_step_embed_dim=16),
         diffusion=DiffusionCfg(denoising_steps=denoising_steps, ddim_steps=5),
     )
+
+
+def pretrain_biased_reach_policy(out_dir, task_id: str, num_envs: int, num_steps: int, bc: PretrainCfg):
+    """A diffusion policy cloned from demos that aim 0.12 off the goal (poor on purpose); its final checkpoint."""
+    torch.manual_seed(0)
+    policy_cfg = toy_policy_cfg()
+    demos = collect_reach_demos(PointReachCfg(num_envs=num_envs), num_steps=num_steps, horizon=policy_cfg.horizon_steps,
+                                aim_bias=(0.12, 0.12), aim_noise=0.08, seed=1)
+    result = pretrain(DiffusionProfile(policy=policy_cfg, pretrain=bc), demos, out_dir, progress=False,
+                      task_id=task_id)
+    return result.final_checkpoint

@@ -10,7 +10,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from .utils.atomic import write_json_atomic
+from ..utils.atomic import write_json_atomic
 
 
 def run_demo(task: str, num_envs: int, device: str | None, seed: int, output: str) -> Path:
@@ -18,10 +18,10 @@ def run_demo(task: str, num_envs: int, device: str | None, seed: int, output: st
     from tqdm import tqdm
 
     from .envs import check_task, make_env
-    from .expert import ScriptedAssemblyExpert
-    from .tasks.assembly.assembly_env_cfg import assembly_geometry
-    from .tasks.assembly.mdp.success import assembly_success
-    from .utils.device import resolve_device
+    from ..expert import ScriptedAssemblyExpert
+    from ..tasks.assembly.assembly_env_cfg import assembly_geometry
+    from ..tasks.assembly.mdp.success import assembly_success
+    from ..utils.device import resolve_device
 
     check_task(task)  # bad input refused before any folder or simulation is made
     device = resolve_device(device)

@@ -79,11 +79,11 @@ def collect_demos(
     import torch
     from tqdm import tqdm
 
-    from ..data.hdf5_dataset import DemoWriter
-    from ..envs import check_task, make_env
+    from ..data.demo_writer import DemoWriter
+    from .envs import check_task, make_env
     from ..tasks.assembly.assembly_env_cfg import assembly_geometry
     from ..utils.device import resolve_device
-    from .scripted_expert import ScriptedAssemblyExpert, ScriptedExpertCfg
+    from ..expert.scripted_expert import ScriptedAssemblyExpert, ScriptedExpertCfg
 
     if num_demos < 1:
         raise UserError(f"--num_demos must be at least 1, got {num_demos}")

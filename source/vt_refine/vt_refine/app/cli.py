@@ -12,8 +12,8 @@ import errno
 import os
 import sys
 
-from .utils.errors import UserError
-from .utils.paths import check_checkpoint_file, check_dataset_files
+from ..utils.errors import UserError
+from ..utils.paths import check_checkpoint_file, check_dataset_files
 
 
 DESCRIPTION = ("VT-Refine on the ALOHA twin: collect expert demos, pre-train a visuo-tactile diffusion policy, "
@@ -82,24 +82,22 @@ def _check_output(path: str | None, option: str, folder: bool = False) -> None:
                         f"{option}")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
+def _int_at_least(low: int):
+    """An argparse type: a whole number >= ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a number >= {low}, got {value}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
+_positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
 
 
 def _non_negative_float(text: str) -> float:
@@ -214,14 +212,38 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    if getattr(args, "task", None) is not None:  # at the edge, before any heavy import (milliseconds)
+    """Every input is checked here, once, before any heavy import: the stages trust their arguments."""
+    if getattr(args, "task", None) is not None:  # milliseconds: no Isaac Lab import
         from .envs import check_task
 
         check_task(args.task)
-    if args.command in ("finetune", "evaluate") and getattr(args, "checkpoint", None) is not None:
+        if args.command == "pipeline":
+            from ..task_ids import Modality, task_for_modality
+
+            for modality in Modality:
+                check_task(task_for_modality(args.task, modality))
+    checkpoint = None
+    if args.command in ("finetune", "evaluate"):
         check_checkpoint_file(args.checkpoint)
     if args.command == "pretrain":
         check_dataset_files(args.dataset)
+    for option, folder in (("output", args.command in ("pretrain", "finetune", "pipeline")), ("run", True)):
+        if args.command not in ("tasks", "report", "demo"):
+            _check_output(getattr(args, option, None), f"--{option}", folder=folder)
+    profile = None
+    if getattr(args, "profile", None) is not None:
+        from .profile import Profile
+
+        profile = Profile.load(args.profile)
+    device = None
+    if "device" in args:
+        from ..utils.device import resolve_device
+
+        device = resolve_device(args.device)
+    if args.command in ("finetune", "evaluate"):
+        from .checkpoint import Checkpoint
+
+        checkpoint = Checkpoint.open(args.checkpoint).check_task(args.task)
     if args.command == "tasks":
         from .envs import known_tasks
 
@@ -231,55 +253,47 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from .demo import run_demo
 
-        run_demo(task=args.task, num_envs=args.num_envs, device=args.device, seed=args.seed, output=args.output)
+        run_demo(task=args.task, num_envs=args.num_envs, device=device, seed=args.seed, output=args.output)
         return 0
     if args.command == "collect":
-        from .expert.collect import collect_demos
+        from .collect import collect_demos
 
-        _check_output(args.output, "--output")
         result = collect_demos(args.task, args.num_demos, args.output, num_envs=args.num_envs, seed=args.seed,
-                               device=args.device, keep_failed=args.keep_failed, recovery_noise=args.recovery_noise)
+                               device=device, keep_failed=args.keep_failed, recovery_noise=args.recovery_noise)
         print(f"[vt-refine collect] {result.demos_in_file} demos in {result.path}; expert success "
               f"{result.successes}/{result.episodes_run} ({result.success_rate:.0%}) in {result.seconds:.0f} s")
         return 0
     if args.command == "pretrain":
-        from .training import run_pretrain
+        from pathlib import Path
 
-        _check_output(args.output, "--output", folder=True)
-        result = run_pretrain(args.task, args.dataset, args.output, profile=args.profile, modality=args.modality,
-                              device=args.device, total_steps=args.steps, seed=args.seed, num_demos=args.num_demos,
+        from .pretrain import run_pretrain
+
+        changes = {"seed": args.seed} | ({"total_steps": args.steps} if args.steps is not None else {})
+        result = run_pretrain(args.task, [Path(p) for p in args.dataset], args.output, profile.with_pretrain(**changes),
+                              modality=args.modality, device=device, num_demos=args.num_demos,
                               skip_bad_demos=args.skip_bad_demos)
         print(f"[vt-refine pretrain] {result.step} steps; checkpoint {result.final_checkpoint}")
         return 0
     if args.command == "finetune":
-        from .pipeline import PipelineSettings
-        from .training import load_profile_file, run_finetune
+        from .finetune import run_finetune
 
-        _check_output(args.output, "--output", folder=True)
-        _, raw = load_profile_file(args.profile)
-        settings = PipelineSettings.from_profile(raw)
-        final = run_finetune(args.task, args.checkpoint, args.output,
-                             args.max_iterations or settings.finetune_iterations, args.num_envs or settings.finetune_envs,
-                             device=args.device, seed=args.seed, agent_overrides=settings.finetune_overrides)
+        final = run_finetune(args.task, checkpoint, args.output, profile.finetune, device=device, seed=args.seed,
+                             max_iterations=args.max_iterations, num_envs=args.num_envs)
         print(f"[vt-refine finetune] checkpoint {final}")
         return 0
     if args.command == "evaluate":
         import json
 
-        from .evaluation import evaluate_policy
+        from .evaluate import evaluate_policy
 
-        _check_output(args.output, "--output")
-        result = evaluate_policy(args.task, args.checkpoint, num_episodes=args.num_episodes, num_envs=args.num_envs,
-                                 seed=args.seed, device=args.device, output=args.output, act_steps=args.act_steps)
+        result = evaluate_policy(args.task, checkpoint, num_episodes=args.num_episodes, num_envs=args.num_envs,
+                                 seed=args.seed, device=device, output=args.output, act_steps=args.act_steps)
         print(json.dumps(result.to_dict(), indent=2))
         return 0
     if args.command == "pipeline":
         from .pipeline import run_pipeline
 
-        _check_output(args.output, "--output", folder=True)
-        _check_output(args.run, "--run", folder=True)
-        run_pipeline(args.task, profile=args.profile, output=args.output, device=args.device, seed=args.seed,
-                     run=args.run, new=args.new)
+        run_pipeline(args.task, profile, device, output=args.output, seed=args.seed, run=args.run, new=args.new)
         return 0
     if args.command == "report":
         import json
@@ -316,8 +330,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "benchmark":
         from .benchmark import run_env_benchmark
 
-        _check_output(args.output, "--output")
-        run_env_benchmark(task=args.task, num_envs_list=args.num_envs, device=args.device, steps=args.steps,
+        run_env_benchmark(task=args.task, num_envs_list=args.num_envs, device=device, steps=args.steps,
                           floor=args.floor,
                           seed=args.seed, output=args.output)
         return 0

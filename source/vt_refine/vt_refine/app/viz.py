@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..utils.point_layout import FLAG_CHANNEL
+
 PAD_TITLES = ("left arm / left finger", "left arm / right finger", "right arm / left finger", "right arm / right finger")
 
 
@@ -80,7 +82,7 @@ def save_point_cloud(points, path: str | Path, title: str = "merged visuo-tactil
 
     plt = _pyplot()
     points = np.asarray(points, dtype=float)
-    tactile = points[:, 4] > 0.5
+    tactile = points[:, FLAG_CHANNEL] > 0.5
     fig = plt.figure(figsize=(5.5, 4.5), constrained_layout=True)
     ax = fig.add_subplot(projection="3d")
     vis = points[~tactile]

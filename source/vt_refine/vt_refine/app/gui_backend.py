@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .utils.errors import UserError
+from ..utils.errors import UserError
 
 
 def list_tasks() -> list[str]:
@@ -59,19 +59,19 @@ class PolicySession:
     def __init__(self, task: str, checkpoint: str | Path, num_envs: int = 1, device: str | None = None):
         from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper
 
-        from .envs import make_env
-        from .evaluation import load_eval_actor
+        from .checkpoint import Checkpoint
+        from .envs import check_task, make_env
 
-        if not Path(checkpoint).is_file():
-            raise UserError(f"checkpoint {checkpoint} does not exist")
+        check_task(task)
+        checkpoint = Checkpoint.open(checkpoint).check_task(task)
         if "omni.kit.app" in sys.modules and importlib.util.find_spec("omni.usd") is None:
             # inside Kit, Isaac Lab builds its stage through Isaac Sim's omni.usd; refuse before half an env exists
             raise UserError("the policy session needs Isaac Sim (omni.usd is missing: this Kit app is not Isaac "
                             "Sim); open the panel in Isaac Sim, or run `vt-refine play` outside Kit")
         self.env = make_env(task, num_envs=num_envs, device=device)
         self.vec = RslRlVecEnvWrapper(self.env)
-        self.actor, self.kind = load_eval_actor(checkpoint, self.vec.get_observations(), self.vec.num_actions, task,
-                                                str(self.env.device))
+        self.kind = checkpoint.kind
+        self.actor = checkpoint.eval_actor(self.vec.get_observations(), self.vec.num_actions, str(self.env.device))
         self.actor.reset()
         self.steps = 0
         self.successes = 0

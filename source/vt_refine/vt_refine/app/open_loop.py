@@ -38,7 +38,7 @@ def pad_centres(actions, lo, hi):
     """
     import torch
 
-    from .assets.kinematics import ArmKinematics
+    from ..assets.kinematics import ArmKinematics
 
     q = lo + (actions.double().clamp(-1.0, 1.0) + 1.0) * 0.5 * (hi - lo)
     flat = q.reshape(-1, 16)
@@ -70,8 +70,8 @@ def open_loop_report(policy, dataset, phases, windows_per_phase: int = 64, sampl
     """
     import torch
 
-    from .assets.aloha import ALOHA_JOINT_NAMES, joint_limits
-    from .expert.scripted_expert import PHASES
+    from ..assets.aloha import ALOHA_JOINT_NAMES, joint_limits
+    from ..expert.scripted_expert import PHASES
 
     limits = joint_limits()
     lo = torch.tensor([limits[n][0] for n in ALOHA_JOINT_NAMES], dtype=torch.float64)

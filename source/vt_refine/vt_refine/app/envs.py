@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .utils.device import resolve_device
-from .utils.errors import UserError
+from ..utils.device import resolve_device
+from ..utils.errors import UserError
 
 TASK_PREFIX = "VTRefine-"
 
 
 def known_tasks() -> list[str]:
     """Ids of the vt_refine tasks, sorted (from a light module: no Isaac Lab import)."""
-    from .task_ids import ALL_TASK_IDS
+    from ..task_ids import ALL_TASK_IDS
 
     return list(ALL_TASK_IDS)
 
@@ -56,23 +56,17 @@ def make_env_cfg(
     return cfg
 
 
-def make_env(
-    task: str,
-    num_envs: int | None = None,
-    device: str | None = None,
-    seed: int | None = None,
-    overrides: Sequence[str] = (),
-    cfg_hook: Callable | None = None,
-):
-    """Create the ManagerBasedRLEnv of ``task`` (kit-less on Newton by default).
+def make_env(task: str, cfg_hook: Callable | None = None, **settings):
+    """Create the ManagerBasedRLEnv of ``task`` (kit-less on Newton by default); ``settings`` are those of
+    :func:`make_env_cfg` (num_envs, device, seed, overrides).
 
     Args:
         cfg_hook: Called with the resolved env cfg before the env is built (to tweak it in code, e.g. its
             ``task`` fields: the parts and the success rule are applied from ``cfg.task`` after the hook).
     """
-    cfg = make_env_cfg(task, num_envs=num_envs, device=device, seed=seed, overrides=overrides)
+    cfg = make_env_cfg(task, **settings)
     if cfg_hook is not None:
         cfg_hook(cfg)
-    from .tasks.assembly.assembly_env import make_assembly_env
+    from ..tasks.assembly.assembly_env import make_assembly_env
 
     return make_assembly_env(cfg)
