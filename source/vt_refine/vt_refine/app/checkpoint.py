@@ -80,14 +80,15 @@ class Checkpoint:
         return self
 
     def eval_actor(self, obs, num_actions: int, device: str, sampler: str | None = None,
-                   ft_denoising_steps: int = 5, act_steps: int | None = None):
+                   ft_denoising_steps: int | None = None, act_steps: int | None = None):
         """The actor that judges this checkpoint: the pre-trained policy's deterministic chain, with the fine-tuned
         denoising steps when there are any (one sampling rule for both kinds).
 
         Args:
             obs: The env's observations (rsl-rl TensorDict), to check the policy fits the env.
             sampler: Pre-trained only: the chain (default: the policy's own: quick DDIM-5, paper DDPM-100).
-            ft_denoising_steps: Pre-trained only: the last steps held by the trainable copy (same weights here).
+            ft_denoising_steps: Pre-trained only: the last steps held by the trainable copy (same weights here;
+                default: the DPPO actor cfg's).
             act_steps: Te executed per decision (default: the checkpoint's own).
         """
         import torch
@@ -116,8 +117,11 @@ class Checkpoint:
                 raise UserError(f"{self.path} was fine-tuned from a different pre-trained policy than "
                                 f"{self.pretrained_path} holds now")
         else:
+            from ..rl.dppo.config import DiffusionActorCfg
+
             sampler = sampler or policy.cfg.sampler
-            steps = min(ft_denoising_steps, len(policy.model.sampling_timesteps(sampler)))
+            steps = ft_denoising_steps or DiffusionActorCfg().ft_denoising_steps
+            steps = min(steps, len(policy.model.sampling_timesteps(sampler)))
             actor = DiffusionActor(policy, group, sampler=sampler, ft_denoising_steps=steps,
                                    act_steps=act_steps).to(device)
         return actor.eval()

@@ -19,6 +19,11 @@ from pathlib import Path
 from ..utils.errors import UserError
 
 
+ATTEMPTS_PER_DEMO = 4
+"""Episodes tried per wanted demo (plus one batch) before collection gives up: the expert's success is >= 0.9 on
+every task, so running out means the expert or the env is broken, not unlucky."""
+
+
 @dataclass
 class CollectResult:
     path: Path
@@ -72,7 +77,7 @@ def collect_demos(
     """Collect ``num_demos`` successful (or, with ``keep_failed``, any) expert episodes of ``task``.
 
     Args:
-        max_episodes: Give up after this many episodes (default: 4 x num_demos + num_envs).
+        max_episodes: Give up after this many episodes (default: ATTEMPTS_PER_DEMO x num_demos + num_envs).
         recovery_noise: ``ScriptedExpertCfg.recovery_noise`` [rad]: executed actions are perturbed, the expert's
             own actions are recorded (recovery demonstrations); 0 = plain demos.
     """
@@ -127,7 +132,7 @@ def collect_demos(
         with DemoWriter(output, task=task, env_args=env_args, expected=expected) as writer:
             remaining = writer.resume_count(num_demos)
             already = writer.num_episodes()
-            max_episodes = max_episodes or 4 * num_demos + num_envs
+            max_episodes = max_episodes or ATTEMPTS_PER_DEMO * num_demos + num_envs
             runs = successes = 0
             bar = tqdm(total=num_demos, initial=min(already, num_demos), desc=f"demos {task}", unit="demo",
                        disable=not progress)

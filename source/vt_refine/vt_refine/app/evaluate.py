@@ -144,14 +144,14 @@ def _outcome_term(env):
 
 def _first_episode_successes(actor, vec, generator) -> dict:
     """Per-env success and return of the first episode after a reset, one chunk per decision."""
-    from ..rl.dppo.multistep import first_episode_returns
+    from ..rl.dppo.multistep import SUCCESS_RETURN_THRESHOLD, first_episode_returns
 
     def hold(obs):
         return actor.raw_policy_obs(obs)["joint_pos"][:, -1]
 
     returns = first_episode_returns(actor, vec, deterministic=True, hold_action_fn=_limits_hold(vec, hold),
                                     generator=generator)
-    return {"success": (returns >= 0.5).cpu(), "returns": returns.cpu()}
+    return {"success": (returns >= SUCCESS_RETURN_THRESHOLD).cpu(), "returns": returns.cpu()}
 
 
 def _limits_hold(vec, hold):

@@ -22,8 +22,13 @@ SECTIONS = ("policy", "pretrain", "collect", "evaluate", "finetune")
 
 
 def profile_dir() -> Path:
-    """The folder of the profiles shipped with the package (``vt_refine/profiles``; package data)."""
-    return Path(str(resources.files("vt_refine") / "profiles"))
+    """The shipped profiles: the repository's ``config/``, package data ``vt_refine/profiles`` (a link to it in a
+    checkout, a copy in a wheel), so they are found the same way installed or not."""
+    folder = Path(str(resources.files("vt_refine") / "profiles"))
+    if not folder.is_dir():
+        raise UserError(f"the profiles folder {folder} is missing (a broken install: reinstall vt_refine); a profile "
+                        "can also be given as a YAML path")
+    return folder
 
 
 def known_profiles() -> list[str]:
@@ -99,7 +104,7 @@ class Profile:
         import yaml
 
         path = Path(name_or_path)
-        if not path.suffix:
+        if not path.suffix:  # a name: one of the shipped profiles
             path = profile_dir() / f"{name_or_path}.yaml"
         if not path.is_file():
             raise UserError(f"unknown profile {str(name_or_path)!r}: no {path}; known profiles: "

@@ -1,7 +1,7 @@
 """Visuo-tactile diffusion policy: PointNet + joint MLP encoders, 1-D conditional U-Net, DDPM/DDIM.
 
 Pre-trained by behaviour cloning (:func:`pretrain`) and fine-tuned by DPPO, which drives
-:meth:`DiffusionModel.p_mean_std` step by step. Env side: :class:`ChunkedPolicyRunner`.
+:meth:`DiffusionModel.p_mean_std` step by step. In an env it runs as the DPPO actor (:mod:`vt_refine.rl.dppo.actor`).
 """
 
 from .checkpoint import (
@@ -27,7 +27,7 @@ from .config import (
 from .encoders import JointEncoder, ObservationEncoder, PointNetEncoder
 from .model import DiffusionModel
 from .normalizer import MinMaxNormalizer
-from .policy import ChunkedPolicyRunner, DiffusionPolicy, stats_to_normalizers
+from .policy import DiffusionPolicy, stats_to_normalizers
 from .schedule import (
     DdimSchedule,
     DdpmSchedule,
@@ -41,7 +41,6 @@ from .unet import ConditionalUnet1d
 
 __all__ = [
     "CHECKPOINT_FORMAT",
-    "ChunkedPolicyRunner",
     "CheckpointCorruptError",
     "CheckpointError",
     "CheckpointMismatchError",

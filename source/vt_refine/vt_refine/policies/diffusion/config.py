@@ -3,7 +3,7 @@
 Shape symbols (B, To, Np, C, Dq, Ta, Te, Da, K, Kd) as in the legend of :mod:`.model`.
 
 These are plain dataclasses (the policy is not part of an Isaac Lab scene cfg). Every class has
-``from_dict`` / ``to_dict`` so that the same values round-trip through ``profiles/<name>.yaml`` and
+``from_dict`` / ``to_dict`` so that the same values round-trip through ``config/<name>.yaml`` and
 checkpoints. Numbers come from /work/shared/design/vt-refine-facts.md; "(inferred)" marks our reading
 where the paper is silent.
 """

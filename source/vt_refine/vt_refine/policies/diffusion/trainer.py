@@ -194,7 +194,7 @@ def pretrain(
     up to ``cfg.pretrain.total_steps``; a Ctrl-C saves last.pt before re-raising.
 
     Args:
-        cfg: ``policy`` and ``pretrain`` sections (see ``vt_refine/profiles/quick.yaml``).
+        cfg: ``policy`` and ``pretrain`` sections (see ``config/quick.yaml``).
         dataset: One dataset or a list (concatenated).
         out_dir: Run folder.
         device: Torch device of the training.

@@ -20,18 +20,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
 
 from isaaclab.utils import configclass
 
 from isaaclab_rl.rsl_rl import RslRlMLPModelCfg, RslRlOnPolicyRunnerCfg
 
+from vt_refine.utils.device import default_device
+
+from .multistep import SUCCESS_RETURN_THRESHOLD
+
 __all__ = ["DiffusionActorCfg", "DPPOAlgorithmCfg", "DPPORunnerCfg"]
 
 
-def _default_device() -> str:
-    # rsl-rl's runner defaults to cuda:0 and dies without a GPU: follow the machine instead
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
 @configclass
@@ -156,7 +156,7 @@ class DPPOAlgorithmCfg:
     limits, rad / m). None holds the observation as it is."""
     hold_obs_high: list[float] | None = None
     """Upper ends of the range of ``hold_obs_low``."""
-    success_return_threshold: float = 0.5
+    success_return_threshold: float = SUCCESS_RETURN_THRESHOLD
     """An episode counts as a success when its return reaches this (sparse reward: 1 on success)."""
 
 
@@ -170,7 +170,7 @@ class DPPORunnerCfg(RslRlOnPolicyRunnerCfg):
     """
 
     class_name: str = "OnPolicyRunner"
-    device: str = _default_device()
+    device: str = default_device()  # the machine's: rsl-rl would default to cuda:0 and die without a GPU
     seed: int = 42
     num_steps_per_env: int = 240
     """Env steps per env per iteration: 30 decisions x Te = 8 (paper: 30 decisions per update)."""

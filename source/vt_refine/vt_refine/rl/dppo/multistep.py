@@ -25,7 +25,11 @@ from typing import Any
 import torch
 from tensordict import TensorDict
 
-__all__ = ["DecisionAccumulator", "merge_logs", "MultiStepVecEnv", "evaluate_first_episodes", "first_episode_returns"]
+__all__ = ["DecisionAccumulator", "merge_logs", "MultiStepVecEnv", "evaluate_first_episodes", "first_episode_returns",
+           "SUCCESS_RETURN_THRESHOLD"]
+
+SUCCESS_RETURN_THRESHOLD = 0.5
+"""An episode whose return reaches this succeeded (the tasks' sparse reward pays 1 once, on success)."""
 
 
 class DecisionAccumulator:
@@ -229,7 +233,7 @@ def first_episode_returns(
 def evaluate_first_episodes(
     actor: Any,
     env: Any,
-    success_return_threshold: float = 0.5,
+    success_return_threshold: float = SUCCESS_RETURN_THRESHOLD,
     deterministic: bool = True,
     hold_obs_key: str | None = "joint_pos",
     generator: torch.Generator | None = None,

@@ -34,6 +34,7 @@ from isaaclab_tasks.utils.hydra import preset
 
 from vt_refine.assets.aloha import ALOHA_JOINT_NAMES, aloha_articulation_cfg
 from vt_refine.sensors.piezo_tactile import PiezoTactileSensorCfg
+from vt_refine.utils.device import default_device
 
 from . import mdp
 from .point_cloud_cfg import CAMERA_POS, CAMERA_ROT, PointCloudCfg, WorkspaceCameraCfg
@@ -339,13 +340,6 @@ def _remove_unstarted_run_folder(log_dir: str | None) -> None:
         if any(parent.iterdir()):
             break
         os.rmdir(parent)
-
-
-def default_device() -> str:
-    """``cuda:0`` when a CUDA device is usable, else ``cpu`` (Isaac Lab's CLI still overrides it)."""
-    import torch
-
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
 def assembly_geometry(task: AssemblyTaskCfg):

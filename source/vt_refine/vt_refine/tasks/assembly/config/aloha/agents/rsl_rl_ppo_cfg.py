@@ -2,21 +2,16 @@
 point. The actor sees the privileged critic state (joints + part poses); with the sparse success
 reward it is not expected to solve the task (the paper's RL from scratch scores 0.00)."""
 
-import torch
-
 from isaaclab.utils import configclass
 
 from isaaclab_rl.rsl_rl import RslRlMLPModelCfg, RslRlOnPolicyRunnerCfg, RslRlPpoAlgorithmCfg
 
-
-def _default_device() -> str:
-    # follow the machine: Isaac Lab's runner would otherwise default to cuda:0 and die without a GPU
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
+from vt_refine.utils.device import default_device
 
 
 @configclass
 class AssemblyPPORunnerCfg(RslRlOnPolicyRunnerCfg):
-    device = _default_device()
+    device = default_device()  # the machine's: rsl-rl would default to cuda:0 and die without a GPU
     num_steps_per_env = 24
     max_iterations = 500
     save_interval = 50
