@@ -23,7 +23,7 @@ def expert_success(task: str, episodes: int, num_envs: int, seed: int, device: s
     from vt_refine.app.evaluate import wilson_interval
     from vt_refine.expert import ScriptedAssemblyExpert, ScriptedExpertCfg
     from vt_refine.app.collect import run_expert_batch
-    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
+    from vt_refine.tasks.assembly.geometry import assembly_geometry
 
     def let_the_expert_release(cfg):  # as collection: success is judged when the script ends
         cfg.task.terminate_on_success = False

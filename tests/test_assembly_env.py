@@ -78,7 +78,7 @@ def test_action_minus_one_to_one_spans_the_joint_limits(env):
 
 
 def test_success_check_by_hand(env):
-    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
+    from vt_refine.tasks.assembly.geometry import assembly_geometry
     from vt_refine.tasks.assembly.mdp.success import assembly_success
 
     geometry = assembly_geometry(env.cfg.task)
@@ -135,7 +135,7 @@ def test_scripted_grasp_closes_on_the_parts_and_holds_them_for_5_s(env):
     """The expert's first phases (approach, close) as a scripted joint trajectory; then the command is held
     for 5 simulated seconds: both grippers stay closed on their part, nothing explodes or tunnels."""
     from vt_refine.expert import PHASES, ScriptedAssemblyExpert
-    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
+    from vt_refine.tasks.assembly.geometry import assembly_geometry
 
     geometry = assembly_geometry(env.cfg.task)
     env.reset()
@@ -250,7 +250,7 @@ def test_outcome_metric_tells_where_scripted_episodes_stop(env):
     """The failure-stage classifier on scripted episodes: plug left on the table, lifted and dropped, lifted
     and held off the axis, held over the socket's axis, put at its assembled pose."""
 
-    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
+    from vt_refine.tasks.assembly.geometry import assembly_geometry
     from vt_refine.tasks.assembly.mdp.rewards import OUTCOMES
 
     geometry = assembly_geometry(env.cfg.task)
@@ -293,7 +293,7 @@ def test_expert_is_deterministic_per_seed_with_recovery_noise(env):
     """Same seed, same demos: the expert's actions and the perturbed executed actions repeat exactly; the noise
     moves only the arm joints, never the fingers."""
     from vt_refine.expert import ScriptedAssemblyExpert, ScriptedExpertCfg
-    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
+    from vt_refine.tasks.assembly.geometry import assembly_geometry
 
     geometry = assembly_geometry(env.cfg.task)
     cfg = ScriptedExpertCfg.for_assembly(geometry.spec.name)
@@ -337,7 +337,7 @@ def test_every_task_builds_steps_and_checks_success_by_hand(_close_shared_env):
     assembled and stays so on its seat (the seatless collar slides off its stored pose and stops counting),
     and one 5 mm off sideways or 5 mm short of its seat does not."""
     from vt_refine.app.envs import make_env
-    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
+    from vt_refine.tasks.assembly.geometry import assembly_geometry
     from vt_refine.tasks.assembly.mdp.success import assembly_success
 
     for task in ALL_TASKS:

@@ -182,7 +182,7 @@ def test_a_task_builds_from_mesh_files_with_collider_grasp_and_success_rule(flan
     from pxr import Usd, UsdGeom
 
     from vt_refine.app.envs import make_env
-    from vt_refine.tasks.assembly.assembly_env_cfg import assembly_geometry
+    from vt_refine.tasks.assembly.geometry import assembly_geometry
     from vt_refine.tasks.assembly.mdp.success import assembly_success
 
     folder, _, _ = flanged

@@ -86,7 +86,7 @@ def collect_demos(
 
     from ..data.demo_writer import DemoWriter
     from .envs import check_task, make_env
-    from ..tasks.assembly.assembly_env_cfg import assembly_geometry
+    from ..tasks.assembly.geometry import assembly_geometry
     from ..utils.device import resolve_device
     from ..expert.scripted_expert import ScriptedAssemblyExpert, ScriptedExpertCfg
 

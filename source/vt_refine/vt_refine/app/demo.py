@@ -19,7 +19,7 @@ def run_demo(task: str, num_envs: int, device: str | None, seed: int, output: st
 
     from .envs import check_task, make_env
     from ..expert import ScriptedAssemblyExpert
-    from ..tasks.assembly.assembly_env_cfg import assembly_geometry
+    from ..tasks.assembly.geometry import assembly_geometry
     from ..tasks.assembly.mdp.success import assembly_success
     from ..utils.device import resolve_device
 

@@ -11,7 +11,7 @@ def start_expert(env, seed: int = 0, cfg: ScriptedExpertCfg | None = None, warmu
     Returns:
         (the latest observation dict, the expert).
     """
-    from ..tasks.assembly.assembly_env_cfg import assembly_geometry
+    from ..tasks.assembly.geometry import assembly_geometry
 
     obs, _ = env.reset()
     base = getattr(env, "unwrapped", env)

@@ -333,7 +333,7 @@ class _MeshSource:
             if name not in env.scene.keys():
                 raise PointCloudCfgError(f"point_cloud.mesh_part_names: no scene entity '{name}'")
             if geometry is None:
-                from ..assembly_env_cfg import assembly_geometry
+                from ..geometry import assembly_geometry
 
                 geometry = assembly_geometry(env.cfg.task)
             mesh = getattr(geometry, name, None)
