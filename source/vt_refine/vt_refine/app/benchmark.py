@@ -165,7 +165,7 @@ def run_env_benchmark(task: str, num_envs_list: list[int], device: str | None, s
     device = resolve_device(device)
     results = []
     for num_envs in num_envs_list:
-        cmd = [sys.executable, "-m", "vt_refine.benchmark", task, str(num_envs), device, str(steps), str(seed),
+        cmd = [sys.executable, "-m", "vt_refine.app.benchmark", task, str(num_envs), device, str(steps), str(seed),
                "floor" if floor else "throughput"]
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("{")), None)
