@@ -65,7 +65,9 @@ class Checkpoint:
     @property
     def meta(self) -> dict[str, Any]:
         """A fine-tuned checkpoint's record of its run (pre-trained source, actor cfg, obs group); {} otherwise."""
-        return self.payload.get("vt_refine_dppo") or {} if self.kind == FINETUNED else {}
+        if self.kind != FINETUNED:
+            return {}
+        return self.payload.get("vt_refine_dppo") or {}
 
     @property
     def modality(self) -> Modality | None:

@@ -179,9 +179,9 @@ def apply_fields(cfg, data: dict, where: str) -> None:
     another type than the field's (ints are taken for floats) raises a UserError naming it."""
     for key, value in data.items():
         here = f"{where}.{key}"
-        if not hasattr(cfg, key) or key.startswith("_"):
-            known = sorted(k for k in vars(type(cfg)) if not k.startswith("_") and not callable(getattr(cfg, k, None)))
-            raise UserError(f"profile {here}: no such field; the fields are {', '.join(known)}")
+        known = [f.name for f in dataclasses.fields(cfg)]  # inherited fields too; never a method of the cfg
+        if key not in known:
+            raise UserError(f"profile {here}: no such field; the fields are {', '.join(sorted(known))}")
         current = getattr(cfg, key)
         if isinstance(value, dict) and hasattr(current, "__dataclass_fields__"):
             apply_fields(current, value, here)
