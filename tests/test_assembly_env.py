@@ -58,7 +58,7 @@ def test_spaces_and_joint_order(env):
     obs = env.observation_manager.compute()
     assert obs["policy"]["joint_pos"].shape == (2, 2, 16)  # 2-step history of the 16 joints
     assert obs["policy"]["point_cloud"].shape == (2, 2, 1024 + 1536, 5)  # visual then tactile points
-    assert obs["critic"].shape == (2, 30)  # 16 joints + plug pose (7) + socket pose (7)
+    assert obs["critic"].shape == (2, 34)  # 16 joints + plug pose (9) + socket pose (9)
 
 
 def test_action_minus_one_to_one_spans_the_joint_limits(env):

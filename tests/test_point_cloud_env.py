@@ -71,7 +71,7 @@ def test_policy_group_is_a_dict_with_history(env):
     assert set(obs["policy"]) == {"point_cloud", "joint_pos"}
     assert obs["policy"]["point_cloud"].shape == (2, 2, 1024 + 1536, 5)
     assert obs["policy"]["joint_pos"].shape == (2, 2, 16)
-    assert obs["critic"].shape == (2, 30)  # the critic group is unchanged
+    assert obs["critic"].shape == (2, 34)  # the critic group is unchanged
     cloud = obs["policy"]["point_cloud"][:, -1]
     assert (cloud[:, :1024, 3:] == 0).all() and (cloud[:, 1024:, 4] == 1).all()  # visual then tactile
 
