@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recovery_noise", type=_non_negative_float, default=0.0,
                    help="recovery demos: std [rad] of the correlated noise added to the executed arm joint targets "
                         "(the demo records the expert's own action); 0 = off")
+    p.add_argument("--place_noise", type=_non_negative_float, default=0.0,
+                   help="uniform +- noise [m] per axis on where the left hand sets the socket down (the plug then "
+                        "goes to wherever the socket stands); 0 = the expert's one spot")
 
     p = sub.add_parser("pretrain", help="behaviour-clone a diffusion policy on demo files")
     _add_common(p)
@@ -259,7 +262,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .collect import collect_demos
 
         result = collect_demos(args.task, args.num_demos, args.output, num_envs=args.num_envs, seed=args.seed,
-                               device=device, keep_failed=args.keep_failed, recovery_noise=args.recovery_noise)
+                               device=device, keep_failed=args.keep_failed, recovery_noise=args.recovery_noise,
+                               place_noise=args.place_noise)
         print(f"[vt-refine collect] {result.demos_in_file} demos in {result.path}; expert success "
               f"{result.successes}/{result.episodes_run} ({result.success_rate:.0%}) in {result.seconds:.0f} s")
         return 0

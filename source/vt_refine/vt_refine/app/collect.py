@@ -73,6 +73,7 @@ def collect_demos(
     max_episodes: int | None = None,
     progress: bool = True,
     recovery_noise: float = 0.0,
+    place_noise: float = 0.0,
 ) -> CollectResult:
     """Collect ``num_demos`` successful (or, with ``keep_failed``, any) expert episodes of ``task``.
 
@@ -80,6 +81,8 @@ def collect_demos(
         max_episodes: Give up after this many episodes (default: ATTEMPTS_PER_DEMO x num_demos + num_envs).
         recovery_noise: ``ScriptedExpertCfg.recovery_noise`` [rad]: executed actions are perturbed, the expert's
             own actions are recorded (recovery demonstrations); 0 = plain demos.
+        place_noise: ``ScriptedExpertCfg.place_noise`` [m]: uniform +- per axis on where the left hand sets the
+            socket down, so that the demos bring the plug to wherever the socket stands; 0 = one spot.
     """
     import torch
     from tqdm import tqdm
@@ -119,6 +122,7 @@ def collect_demos(
         rule = env.cfg.rewards.success.params["rule"]
         expert_cfg = ScriptedExpertCfg.for_assembly(geometry.spec.name)
         expert_cfg.recovery_noise = float(recovery_noise)
+        expert_cfg.place_noise = float(place_noise)
         expert = ScriptedAssemblyExpert(env, geometry, cfg=expert_cfg, seed=seed)
         obs, _ = env.reset()
         frames = _current_frames(obs)
@@ -126,7 +130,7 @@ def collect_demos(
         expected = {key: (tuple(value.shape[1:]), "float32") for key, value in frames.items()}
         expected["actions"] = ((env.action_manager.total_action_dim,), "float32")
         env_args = {"seed": seed, "num_envs": num_envs, "expert": "ScriptedAssemblyExpert",
-                    "recovery_noise": float(recovery_noise),
+                    "recovery_noise": float(recovery_noise), "place_noise": float(place_noise),
                     "assembly": str(env.cfg.task.assembly), "clearance": float(geometry.clearance)}
         start = time.perf_counter()
         with DemoWriter(output, task=task, env_args=env_args, expected=expected) as writer:
