@@ -70,3 +70,23 @@ def make_env(task: str, cfg_hook: Callable | None = None, **settings):
     from ..tasks.assembly.assembly_env import make_assembly_env
 
     return make_assembly_env(cfg)
+
+
+def hold_last_joints(actor, vec):
+    """Action of an env whose episode ended mid-decision: hold its last measured joints, mapped through the
+    joint limits into the task's [-1, 1] action space (the evaluation's rule, shared by its diagnostics).
+
+    Args:
+        actor: A :class:`~vt_refine.rl.dppo.actor.DiffusionActor` (reads the raw ``joint_pos`` history).
+        vec: The rsl-rl ``VecEnv`` it acts in.
+    """
+    import torch
+
+    from ..assets.aloha import joint_to_action_map
+
+    scale, offset = (torch.tensor(row, dtype=torch.float32, device=vec.device) for row in joint_to_action_map())
+
+    def fn(obs):
+        return (scale * actor.raw_policy_obs(obs)["joint_pos"][:, -1] + offset).clamp(-1, 1)
+
+    return fn

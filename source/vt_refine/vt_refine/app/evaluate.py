@@ -145,24 +145,8 @@ def _outcome_term(env):
 def _first_episode_successes(actor, vec, generator) -> dict:
     """Per-env success and return of the first episode after a reset, one chunk per decision."""
     from ..rl.dppo.multistep import SUCCESS_RETURN_THRESHOLD, first_episode_returns
+    from .envs import hold_last_joints
 
-    def hold(obs):
-        return actor.raw_policy_obs(obs)["joint_pos"][:, -1]
-
-    returns = first_episode_returns(actor, vec, deterministic=True, hold_action_fn=_limits_hold(vec, hold),
+    returns = first_episode_returns(actor, vec, deterministic=True, hold_action_fn=hold_last_joints(actor, vec),
                                     generator=generator)
     return {"success": (returns >= SUCCESS_RETURN_THRESHOLD).cpu(), "returns": returns.cpu()}
-
-
-def _limits_hold(vec, hold):
-    """Hold action in the task's [-1, 1] action space: the last joint positions mapped through the limits."""
-    import torch
-
-    from ..assets.aloha import joint_to_action_map
-
-    scale, offset = (torch.tensor(row, dtype=torch.float32, device=vec.device) for row in joint_to_action_map())
-
-    def fn(obs):
-        return (scale * hold(obs) + offset).clamp(-1, 1)
-
-    return fn

@@ -59,9 +59,11 @@ def run_finetune(
             except ValueError as error:  # e.g. fine-tuned from another pre-trained policy
                 raise UserError(f"cannot resume from {newest}: {error}; pass another --output") from None
             except RuntimeError as error:  # a network of other sizes, e.g. saved before the critic state changed
-                first = str(error).strip().splitlines()[0]
+                mismatch = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
+                if not mismatch:
+                    raise
                 raise UserError(f"cannot resume from {newest}: its networks do not fit this task's observations "
-                                f"({first}); pass another --output") from None
+                                f"({mismatch[0]}); pass another --output") from None
             # model_<it>.pt is named after rsl-rl's 0-based iteration index; the updates done are recorded inside
             runner.current_learning_iteration = done
         if done < max_iterations:

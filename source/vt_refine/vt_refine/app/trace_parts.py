@@ -39,13 +39,14 @@ class PartTrace:
 
 
 def trace_policy(checkpoint: Checkpoint, num_envs: int, seed: int, device: str = "cpu") -> PartTrace:
-    """Run one batch of ``num_envs`` episodes of the checkpoint's deterministic chain (the initial states of
-    ``vt-refine evaluate --seed seed``'s first batch) and record where the parts are after every step."""
+    """Run one batch of ``num_envs`` first episodes exactly as ``vt-refine evaluate --seed seed`` runs its first
+    batch (same initial states, same rollout loop and hold rule) and record where the parts are after every step."""
     import torch
 
     from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper
 
-    from .envs import make_env
+    from ..rl.dppo.multistep import first_episode_returns
+    from .envs import hold_last_joints, make_env
 
     checkpoint.check_task(TASK)
     env = make_env(TASK, num_envs=num_envs, device=device, seed=seed)
@@ -53,35 +54,49 @@ def trace_policy(checkpoint: Checkpoint, num_envs: int, seed: int, device: str =
         vec = RslRlVecEnvWrapper(env)
         env.reset(seed=seed)
         actor = checkpoint.eval_actor(vec.get_observations(), vec.num_actions, device)
-        generator = torch.Generator(device=device).manual_seed(seed)
-        obs = vec.get_observations()
-        origins = env.scene.env_origins
-        plug, socket, done = [], [], []
+        recorder = _RecordParts(vec, env)
         with torch.no_grad():
-            for _ in range(int(env.max_episode_length) // actor.act_steps):
-                chunk = actor.act(obs, deterministic=True, generator=generator).actions
-                for i in range(actor.act_steps):
-                    obs, _, dones, _ = vec.step(chunk[:, i])
-                    plug.append(env.scene["plug"].data.root_pos_w.torch - origins)
-                    socket.append(env.scene["socket"].data.root_pos_w.torch - origins)
-                    done.append(dones.bool())
-        return PartTrace(*(torch.stack(rows).cpu().numpy() for rows in (plug, socket, done)))
+            first_episode_returns(actor, recorder, deterministic=True, hold_action_fn=hold_last_joints(actor, vec),
+                                  generator=torch.Generator(device=device).manual_seed(seed))
+        return PartTrace(*(torch.stack(rows).cpu().numpy() for rows in (recorder.plug, recorder.socket,
+                                                                         recorder.done)))
     finally:
         env.close()
 
 
+class _RecordParts:
+    """The rsl-rl ``VecEnv`` ``vec``, recording the plug's and the socket's positions (env frame) after each step."""
+
+    def __init__(self, vec, env):
+        self._vec, self._env = vec, env
+        self.plug, self.socket, self.done = [], [], []
+
+    def __getattr__(self, name):
+        return getattr(self._vec, name)
+
+    def step(self, actions):
+        out = self._vec.step(actions)
+        origins = self._env.scene.env_origins
+        self.plug.append(self._env.scene["plug"].data.root_pos_w.torch - origins)
+        self.socket.append(self._env.scene["socket"].data.root_pos_w.torch - origins)
+        self.done.append(out[2].bool())
+        return out
+
+
 def demo_placement_at(path, step: int) -> tuple[np.ndarray, np.ndarray]:
     """The same two distances [mm] for each demo of a file, from its recorded critic state (16 joints, then the
-    plug's and the socket's poses, each starting with the position). Returns two arrays of shape (num_demos,)."""
+    plug's and the socket's poses, each starting with the position; either pose size). Returns two arrays of shape (num_demos,)."""
+    from ..assets.aloha import ALOHA_JOINT_NAMES
     from ..data.hdf5_dataset import DemoReader
 
     spot = np.asarray(ScriptedExpertCfg().socket_place_xy)
+    num_joints = len(ALOHA_JOINT_NAMES)
     offs, gaps = [], []
     with DemoReader(path) as reader:
         for episode in range(len(reader)):
             critic = reader.read(episode, "states/critic")
-            k, socket_at = min(step, len(critic) - 1), 16 + (critic.shape[1] - 16) // 2
-            socket_xy, plug_xy = critic[k, socket_at:socket_at + 2], critic[k, 16:18]
+            k, socket_at = min(step, len(critic) - 1), num_joints + (critic.shape[1] - num_joints) // 2
+            socket_xy, plug_xy = critic[k, socket_at:socket_at + 2], critic[k, num_joints:num_joints + 2]
             offs.append(np.linalg.norm(socket_xy - spot) * 1e3)
             gaps.append(np.linalg.norm(plug_xy - socket_xy) * 1e3)
     return np.asarray(offs), np.asarray(gaps)

@@ -163,8 +163,8 @@ class ObservationsCfg:
 
     @configclass
     class CriticCfg(ObsGroup):
-        """Asymmetric critic state, Tensor of shape (E, 34): joint positions + plug and socket poses (env frame; position
-        and 6-D rotation each)."""
+        """Asymmetric critic state, Tensor of shape (E, 34): joint positions + plug and socket poses (env frame;
+        position and 6-D rotation each)."""
 
         joint_pos = ObsTerm(func=mdp.joint_pos, params={"asset_cfg": JOINTS})
         plug_pose = ObsTerm(func=mdp.part_pose_env, params={"asset_cfg": SceneEntityCfg("plug")})
