@@ -18,7 +18,7 @@ def test_placement_reads_the_socket_off_the_spot_and_the_plug_off_the_socket():
     plug[:, 1, :2] = (0.0, 0.030)  # on the socket's axis, 30 mm off the spot
     done = np.zeros((steps, envs), bool)
     done[1, 2] = True  # episode 2 ended before step 3
-    rows = PartTrace(plug, socket, done).placement_at(3)
+    rows = PartTrace(plug, socket, done, np.zeros((steps, envs, 16))).placement_at(3)
     assert rows[0] == pytest.approx((5.0, 10.0))
     assert rows[1] == pytest.approx((30.0, 0.0))
     assert rows[2] is None
@@ -36,5 +36,26 @@ def test_demo_placement_finds_the_socket_in_either_critic_layout(tmp_path, pose_
     with DemoWriter(path, TASK, {}, expected) as writer:
         writer.append_episode({"joint_pos": np.zeros((4, 16), np.float32)}, np.zeros((4, 16), np.float32),
                               states={"critic": critic}, success=True, seed=0)
-    offs, gaps = demo_placement_at(path, 2)
+    offs, gaps, holds = demo_placement_at(path, 2)
     assert offs == pytest.approx([2.0], abs=1e-3) and gaps == pytest.approx([10.0], abs=1e-3)
+    assert holds[0].lift_step is None  # the socket never leaves the table
+
+
+def test_left_hold_finds_the_socket_in_the_hand_while_the_arm_moves():
+    import torch
+
+    from vt_refine.assets.kinematics import ArmKinematics
+
+    steps = 6
+    joints = np.zeros((steps, 16))
+    joints[:, 0] = np.linspace(-0.3, 0.3, steps)  # the waist turns
+    joints[:, 1] = np.linspace(0.0, 0.2, steps)  # the shoulder lifts
+    tool = ArmKinematics("left").forward(torch.from_numpy(joints[:, :6])).numpy()
+    held = np.array([0.021, 0.001, -0.022])  # socket origin in the tool frame [m]
+    socket = tool[:, :3, 3] + np.einsum("tij,j->ti", tool[:, :3, :3], held)
+    socket[:2] = socket[2] - np.array([0.0, 0.0, 0.01])  # on the table until step 2, then lifted with the hand
+    hold = PartTrace(socket[:, None], socket[:, None], np.zeros((steps, 1), bool), joints[:, None]).left_holds(4)[0]
+    assert hold.lift_step == 2
+    assert hold.in_hand_at_lift == pytest.approx(held * 1e3, abs=1e-6)
+    assert hold.in_hand_at_step == pytest.approx(held * 1e3, abs=1e-6)
+    assert hold.tool_xy_at_step == pytest.approx(tool[4, :2, 3] * 1e3)
