@@ -7,8 +7,8 @@ the policy's socket is from the spot and how far the plug is from the socket at 
 is done by step 100), which tells a plug that misses a well-placed socket from a socket placed elsewhere. With
 ``--demos`` it prints the same figures for the recorded demos. It also prints how the left hand holds the socket:
 the step the socket leaves the table, where in the hand it sits then and at ``--at_step`` (left tool frame: x along
-the fingers, y the closing axis, z across the pads), and where the hand is at ``--at_step``. Batch b of ``vt-refine evaluate --seed S`` starts
-from the same states as ``--seed S+b`` here. See ``vt_refine.app.trace_parts``.
+the fingers, y the closing axis, z across the pads), and where the hand is at ``--at_step``. Batch b of
+``vt-refine evaluate --seed S`` starts from the same states as ``--seed S+b`` here. See ``vt_refine.app.trace_parts``.
 
 Example:
     python scripts/trace_parts.py bc/checkpoints/final.pt --num_envs 10 --seed 0 --demos peg.hdf5
