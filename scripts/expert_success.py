@@ -1,5 +1,6 @@
 """The scripted expert's success rate per task, judged exactly as demo collection judges it (assembled when the
-script ends, after the release), without writing a demo file. Prints one JSON document.
+script ends, after the release), without writing a demo file (``vt_refine.app.collect.expert_success``). Prints
+one JSON document.
 
     python scripts/expert_success.py                                  # all five tasks, 50 episodes each
     python scripts/expert_success.py --tasks VTRefine-PegInHole-Aloha --episodes 20 --num_envs 10
@@ -11,48 +12,9 @@ import argparse
 import contextlib
 import json
 import sys
-import time
 
 ALL_TASKS = ("VTRefine-PegInHole-Aloha", "VTRefine-NutBolt-Aloha", "VTRefine-Bayonet-Aloha",
              "VTRefine-Connector-Aloha", "VTRefine-ShaftCollar-Aloha")
-
-
-def expert_success(task: str, episodes: int, num_envs: int, seed: int, device: str, overrides=(),
-                   recovery_noise: float = 0.0) -> dict:
-    from vt_refine.app.envs import make_env
-    from vt_refine.app.evaluate import wilson_interval
-    from vt_refine.expert import ScriptedAssemblyExpert, ScriptedExpertCfg
-    from vt_refine.app.collect import run_expert_batch
-    from vt_refine.tasks.assembly.geometry import assembly_geometry
-
-    def let_the_expert_release(cfg):  # as collection: success is judged when the script ends
-        cfg.task.terminate_on_success = False
-
-    start = time.perf_counter()
-    env = make_env(task, num_envs=num_envs, device=device, seed=seed, overrides=overrides,
-                   cfg_hook=let_the_expert_release)
-    try:
-        rule = env.cfg.rewards.success.params["rule"]
-        geometry = assembly_geometry(env.cfg.task)
-        cfg = ScriptedExpertCfg.for_assembly(geometry.spec.name)
-        cfg.recovery_noise = recovery_noise  # the executed actions of recovery demos are perturbed
-        expert = ScriptedAssemblyExpert(env, geometry, cfg=cfg, seed=seed)
-        successes = runs = batch = 0
-        while runs < episodes:
-            obs, _ = env.reset(seed=seed + 1000 * batch)
-            expert.generator.manual_seed(seed + 7919 * batch)
-            expert.reset()
-            result = run_expert_batch(env, expert, obs, rule)
-            take = min(num_envs, episodes - runs)
-            successes += int(result["success"][:take].sum())
-            runs += take
-            batch += 1
-            print(f"[expert] {task}: {successes}/{runs}", file=sys.stderr, flush=True)
-    finally:
-        env.close()
-    low, high = wilson_interval(successes, runs)
-    return {"task": task, "recovery_noise": recovery_noise, "episodes": runs, "successes": successes, "success_rate": round(successes / runs, 4),
-            "ci95": [round(low, 4), round(high, 4)], "seconds": round(time.perf_counter() - start, 1)}
 
 
 def main() -> int:
@@ -68,6 +30,7 @@ def main() -> int:
     parser.add_argument("--overrides", nargs="*", default=[],
                         help="env cfg overrides, e.g. env.task.mesh_dir=DIR (see scripts/write_example_meshes.py)")
     args = parser.parse_args()
+    from vt_refine.app.collect import expert_success
     from vt_refine.app.envs import check_task
     from vt_refine.utils.errors import UserError
 

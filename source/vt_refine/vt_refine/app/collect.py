@@ -88,10 +88,8 @@ def collect_demos(
     from tqdm import tqdm
 
     from ..data.demo_writer import DemoWriter
-    from .envs import check_task, make_env
-    from ..tasks.assembly.geometry import assembly_geometry
     from ..utils.device import resolve_device
-    from ..expert.scripted_expert import ScriptedAssemblyExpert, ScriptedExpertCfg
+    from .envs import check_task
 
     if num_demos < 1:
         raise UserError(f"--num_demos must be at least 1, got {num_demos}")
@@ -113,17 +111,10 @@ def collect_demos(
                 raise UserError(f"demo file {output} holds demonstrations of task '{reader.task or '<none>'}' but "
                                 f"this run collects '{task}'; write to another file or collect the same task")
 
-    def let_the_expert_release(cfg):  # record the release too; success is judged when the script ends
-        cfg.task.terminate_on_success = False
-
-    env = make_env(task, num_envs=num_envs, device=device, seed=seed, cfg_hook=let_the_expert_release)
+    env = make_expert_env(task, num_envs, seed, device)
     try:
-        geometry = assembly_geometry(env.cfg.task)
-        rule = env.cfg.rewards.success.params["rule"]
-        expert_cfg = ScriptedExpertCfg.for_assembly(geometry.spec.name)
-        expert_cfg.recovery_noise = float(recovery_noise)
-        expert_cfg.place_noise = float(place_noise)
-        expert = ScriptedAssemblyExpert(env, geometry, cfg=expert_cfg, seed=seed)
+        expert, rule = make_expert(env, seed, recovery_noise, place_noise)
+        geometry = expert.geometry
         obs, _ = env.reset()
         frames = _current_frames(obs)
         frames["states/expert_phase"] = expert.phase.to(torch.float32)[:, None]
@@ -142,10 +133,8 @@ def collect_demos(
                        disable=not progress)
             batch = 0
             while remaining > 0 and runs < max_episodes:
-                if batch > 0 or already > 0:  # a fresh, seed-determined batch (resume continues the stream)
-                    obs, _ = env.reset(seed=seed + 1000 * (already + batch))
-                expert.generator.manual_seed(seed + 7919 * (already + batch))
-                expert.reset()
+                # a fresh, seed-determined batch (resume continues the stream); the first keeps the env's first reset
+                obs = start_expert_batch(env, expert, seed, already + batch, obs if batch == already == 0 else None)
                 episode = run_expert_batch(env, expert, obs, rule)
                 batch += 1
                 for e in range(num_envs):
@@ -171,6 +160,69 @@ def collect_demos(
         return CollectResult(output, in_file, runs, successes, time.perf_counter() - start)
     finally:
         env.close()
+
+
+def make_expert_env(task: str, num_envs: int, seed: int, device: str | None, overrides=()):
+    """The task's env as collection runs it: no termination on success, so the release is recorded too and
+    success is judged when the expert's script ends."""
+    from .envs import make_env
+
+    def let_the_expert_release(cfg):
+        cfg.task.terminate_on_success = False
+
+    return make_env(task, num_envs=num_envs, device=device, seed=seed, overrides=overrides,
+                    cfg_hook=let_the_expert_release)
+
+
+def make_expert(env, seed: int, recovery_noise: float = 0.0, place_noise: float = 0.0):
+    """The scripted expert of ``env``'s assembly and the env's success rule. ``recovery_noise`` [rad] perturbs the
+    executed actions (recovery demos), ``place_noise`` [m] varies the socket's set-down spot (ScriptedExpertCfg)."""
+    from ..expert.scripted_expert import ScriptedAssemblyExpert, ScriptedExpertCfg
+    from ..tasks.assembly.geometry import assembly_geometry
+
+    geometry = assembly_geometry(env.cfg.task)
+    cfg = ScriptedExpertCfg.for_assembly(geometry.spec.name)
+    cfg.recovery_noise = float(recovery_noise)
+    cfg.place_noise = float(place_noise)
+    return ScriptedAssemblyExpert(env, geometry, cfg=cfg, seed=seed), env.cfg.rewards.success.params["rule"]
+
+
+def start_expert_batch(env, expert, seed: int, index: int, obs=None):
+    """Reset all envs for batch ``index`` of the stream seeded by ``seed`` (unless ``obs``, the observation of a
+    reset already made, is given) and restart the expert's script; returns the observation."""
+    if obs is None:
+        obs, _ = env.reset(seed=seed + 1000 * index)
+    expert.generator.manual_seed(seed + 7919 * index)
+    expert.reset()
+    return obs
+
+
+def expert_success(task: str, episodes: int, num_envs: int, seed: int, device: str | None, overrides=(),
+                   recovery_noise: float = 0.0) -> dict:
+    """The expert's success rate on ``task`` over ``episodes`` episodes, judged as collection judges it, without
+    writing a file; with the 95 % Wilson interval."""
+    import sys
+
+    from .evaluate import wilson_interval
+
+    start = time.perf_counter()
+    env = make_expert_env(task, num_envs, seed, device, overrides)
+    try:
+        expert, rule = make_expert(env, seed, recovery_noise)
+        successes = runs = batch = 0
+        while runs < episodes:
+            result = run_expert_batch(env, expert, start_expert_batch(env, expert, seed, batch), rule)
+            take = min(num_envs, episodes - runs)
+            successes += int(result["success"][:take].sum())
+            runs += take
+            batch += 1
+            print(f"[expert] {task}: {successes}/{runs}", file=sys.stderr, flush=True)
+    finally:
+        env.close()
+    low, high = wilson_interval(successes, runs)
+    return {"task": task, "recovery_noise": recovery_noise, "episodes": runs, "successes": successes,
+            "success_rate": round(successes / runs, 4), "ci95": [round(low, 4), round(high, 4)],
+            "seconds": round(time.perf_counter() - start, 1)}
 
 
 def run_expert_batch(env, expert, obs, rule) -> dict:
@@ -210,4 +262,5 @@ def run_expert_batch(env, expert, obs, rule) -> dict:
     }
 
 
-__all__ = ["collect_demos", "CollectResult", "run_expert_batch"]
+__all__ = ["collect_demos", "CollectResult", "expert_success", "make_expert", "make_expert_env", "run_expert_batch",
+           "start_expert_batch"]
