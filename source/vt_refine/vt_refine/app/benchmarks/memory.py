@@ -30,15 +30,13 @@ _PREFIX = "MEMORY "  # marks the stage's record among the libraries' banners on 
 
 @dataclass
 class MemorySettings:
-    iterations: int = 20
-    """DPPO iterations of the fine-tuning stage."""
-    num_envs: int = 4
-    """Envs of every stage."""
+    """Sizes of the measured run: small, since memory, not learning, is measured."""
+
+    iterations: int = 20  # DPPO iterations of the fine-tuning stage
+    num_envs: int = 4  # envs of every stage
     num_demos: int = 2
-    pretrain_steps: int = 100
-    """Pre-training steps (quick profile)."""
-    steps_per_env: int = 16
-    """Env steps per env per DPPO iteration (memory, not learning, is measured)."""
+    pretrain_steps: int = 100  # quick-profile BC steps
+    steps_per_env: int = 16  # env steps per env per DPPO iteration
 
 
 def benchmark_memory(settings: MemorySettings, work: Path | None = None) -> dict:
