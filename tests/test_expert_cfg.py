@@ -63,3 +63,12 @@ def test_alignment_travel_and_descent_start_and_stop_at_rest():
         # the step into and out of each half moves a small fraction of the peak step (smoothstep: ~1/10 here)
         moving = torch.nonzero(speed > 0).flatten()
         assert float(speed[moving[0]]) < 0.25 * peak and float(speed[moving[-1]]) < 0.25 * peak
+
+
+def test_the_close_dwell_lengthens_only_the_close_phase():
+    plain, dwell = ScriptedExpertCfg(), ScriptedExpertCfg(close_dwell=6)
+    close = PHASES.index("close")
+    assert dwell.phase_steps()[close] == plain.durations["close"] + 6
+    assert [n for i, n in enumerate(dwell.phase_steps()) if i != close] == [
+        n for i, n in enumerate(plain.phase_steps()) if i != close]
+    assert dwell.longest_script() == plain.longest_script() + 6

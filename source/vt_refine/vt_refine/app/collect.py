@@ -74,6 +74,7 @@ def collect_demos(
     progress: bool = True,
     recovery_noise: float = 0.0,
     place_noise: float = 0.0,
+    close_dwell: int = 0,
 ) -> CollectResult:
     """Collect ``num_demos`` successful (or, with ``keep_failed``, any) expert episodes of ``task``.
 
@@ -83,6 +84,8 @@ def collect_demos(
             own actions are recorded (recovery demonstrations); 0 = plain demos.
         place_noise: ``ScriptedExpertCfg.place_noise`` [m]: uniform +- per axis on where the left hand sets the
             socket down, so that the demos bring the plug to wherever the socket stands; 0 = one spot.
+        close_dwell: ``ScriptedExpertCfg.close_dwell`` [control steps]: the hands wait at their grasp poses before
+            closing; 0 = close on arrival.
     """
     import torch
     from tqdm import tqdm
@@ -113,7 +116,7 @@ def collect_demos(
 
     env = make_expert_env(task, num_envs, seed, device)
     try:
-        expert, rule = make_expert(env, seed, recovery_noise, place_noise)
+        expert, rule = make_expert(env, seed, recovery_noise, place_noise, close_dwell)
         geometry = expert.geometry
         obs, _ = env.reset()
         frames = _current_frames(obs)
@@ -122,6 +125,7 @@ def collect_demos(
         expected["actions"] = ((env.action_manager.total_action_dim,), "float32")
         env_args = {"seed": seed, "num_envs": num_envs, "expert": "ScriptedAssemblyExpert",
                     "recovery_noise": float(recovery_noise), "place_noise": float(place_noise),
+                    "close_dwell": int(close_dwell),
                     "assembly": str(env.cfg.task.assembly), "clearance": float(geometry.clearance)}
         start = time.perf_counter()
         with DemoWriter(output, task=task, env_args=env_args, expected=expected) as writer:
@@ -174,9 +178,10 @@ def make_expert_env(task: str, num_envs: int, seed: int, device: str | None, ove
                     cfg_hook=let_the_expert_release)
 
 
-def make_expert(env, seed: int, recovery_noise: float = 0.0, place_noise: float = 0.0):
+def make_expert(env, seed: int, recovery_noise: float = 0.0, place_noise: float = 0.0, close_dwell: int = 0):
     """The scripted expert of ``env``'s assembly and the env's success rule. ``recovery_noise`` [rad] perturbs the
-    executed actions (recovery demos), ``place_noise`` [m] varies the socket's set-down spot (ScriptedExpertCfg)."""
+    executed actions (recovery demos), ``place_noise`` [m] varies the socket's set-down spot, ``close_dwell``
+    [steps] makes the hands wait before closing (ScriptedExpertCfg)."""
     from ..expert.scripted_expert import ScriptedAssemblyExpert, ScriptedExpertCfg
     from ..tasks.assembly.geometry import assembly_geometry
 
@@ -184,6 +189,7 @@ def make_expert(env, seed: int, recovery_noise: float = 0.0, place_noise: float 
     cfg = ScriptedExpertCfg.for_assembly(geometry.spec.name)
     cfg.recovery_noise = float(recovery_noise)
     cfg.place_noise = float(place_noise)
+    cfg.close_dwell = int(close_dwell)
     return ScriptedAssemblyExpert(env, geometry, cfg=cfg, seed=seed), env.cfg.rewards.success.params["rule"]
 
 

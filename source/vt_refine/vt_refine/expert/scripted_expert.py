@@ -41,6 +41,11 @@ class ScriptedExpertCfg:
     a jittered phase will end, and over many demos the timings average out (a BC policy trained on 30 peg demos
     with 10 % jitter missed its own training demos by 14 mm at the pads while the grippers closed, where holding
     still misses by 1 mm)."""
+    close_dwell: int = 0
+    """Control steps the hands wait at their grasp poses, fingers still open, before the close ramp (added to the
+    close phase). A BC policy trained without it closes a few steps early, while the hand is still coming in at up
+    to 7 mm per step: bc3 lifted the socket 3-27 mm farther out in the hand than any demo. With a dwell of more
+    than that timing error, an early close still happens with the hand in place. 0 = close on arrival."""
     pregrasp_backoff: float = 0.085
     """Distance behind the grasp point along the approach axis before closing in."""
     approach_pitch_deg: float = 15.0
@@ -114,7 +119,11 @@ class ScriptedExpertCfg:
 
     def longest_script(self) -> int:
         """Control steps of the longest possible script (every phase at its +jitter maximum)."""
-        return sum(round(d * (1.0 + self.duration_jitter)) for d in (self.durations[p] for p in PHASES))
+        return sum(round(d * (1.0 + self.duration_jitter)) for d in self.phase_steps())
+
+    def phase_steps(self) -> list[int]:
+        """Nominal control steps of each phase of :data:`PHASES` (the close phase includes the dwell)."""
+        return [self.durations[p] + (self.close_dwell if p == "close" else 0) for p in PHASES]
 
 
 ASSEMBLY_EXPERT_OVERRIDES: dict[str, dict] = {
@@ -205,7 +214,7 @@ class ScriptedAssemblyExpert:
             return
         cfg, geo = self.cfg, self.geometry
         jitter = 1.0 + cfg.duration_jitter * self._uniform(n, len(PHASES))
-        base = torch.tensor([cfg.durations[p] for p in PHASES], dtype=torch.float64, device=self.device)
+        base = torch.tensor(cfg.phase_steps(), dtype=torch.float64, device=self.device)
         self.boundaries[env_ids] = torch.cumsum(torch.round(base * jitter).long().clamp(min=1), dim=1)
         self.step_count[env_ids] = 0
         q = self._joint_pos()[env_ids]
@@ -344,14 +353,16 @@ class ScriptedAssemblyExpert:
         close_l = max(0.5 * geo.socket_grasp.width - cfg.squeeze, 0.0)
         close_r = max(0.5 * geo.plug_grasp.width - cfg.squeeze, 0.0)
         before_close = ph["pregrasp"] | ph["approach"]
+        wait = cfg.close_dwell / (cfg.durations["close"] + cfg.close_dwell)  # share of the close phase: open, still
+        s_close = _smoothstep(((u - wait) / (1.0 - wait)).clamp(0.0, 1.0))
         f_l = torch.where(before_close, torch.full_like(s, open_q), torch.full_like(s, close_l))
-        f_l = torch.where(ph["close"], open_q + (close_l - open_q) * s, f_l)
+        f_l = torch.where(ph["close"], open_q + (close_l - open_q) * s_close, f_l)
         if lets_go:
             opening = _smoothstep((u * 4.0).clamp(0.0, 1.0))
             f_l = torch.where(ph["align"], close_l + (open_q - close_l) * opening, f_l)
             f_l = torch.where(after_lift & ~ph["align"], torch.full_like(s, open_q), f_l)
         f_r = torch.where(before_close, torch.full_like(s, open_q), torch.full_like(s, close_r))
-        f_r = torch.where(ph["close"], open_q + (close_r - open_q) * s, f_r)
+        f_r = torch.where(ph["close"], open_q + (close_r - open_q) * s_close, f_r)
         if geo.seated:  # a plug without a seat stays held at its assembled pose
             f_r = torch.where(ph["release"], close_r + (open_q - close_r) * s, f_r)
             f_r = torch.where(ph["retreat"] | done, torch.full_like(s, open_q), f_r)
