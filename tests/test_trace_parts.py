@@ -59,3 +59,13 @@ def test_left_hold_finds_the_socket_in_the_hand_while_the_arm_moves():
     assert hold.in_hand_at_lift == pytest.approx(held * 1e3, abs=1e-6)
     assert hold.in_hand_at_step == pytest.approx(held * 1e3, abs=1e-6)
     assert hold.tool_xy_at_step == pytest.approx(tool[4, :2, 3] * 1e3)
+
+
+def test_left_hold_ignores_the_steps_after_the_episode_ended():
+    steps = 6
+    socket = np.zeros((steps, 1, 3))
+    socket[4:, 0, 2] = 0.05  # "lifted" only after the reset at step 3: the next episode's parts
+    done = np.zeros((steps, 1), bool)
+    done[3, 0] = True
+    hold = PartTrace(socket, socket, done, np.zeros((steps, 1, 16))).left_holds(5)[0]
+    assert hold.lift_step is None

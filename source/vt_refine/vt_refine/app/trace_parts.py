@@ -41,8 +41,10 @@ class PartTrace:
         return rows
 
     def left_holds(self, step: int) -> list[LeftHold]:
-        """Per episode: how the left hand holds the socket (see :func:`left_hold`)."""
-        return [left_hold(self.joints[:, e], self.socket[:, e], step) for e in range(self.plug.shape[1])]
+        """Per episode: how the left hand holds the socket (see :func:`left_hold`), read only up to the step the
+        episode ends (after it the env has reset the parts); ``step`` past the end reads the last step."""
+        ends = [int(np.argmax(d)) + 1 if d.any() else len(d) for d in self.done.T]
+        return [left_hold(self.joints[:end, e], self.socket[:end, e], step) for e, end in enumerate(ends)]
 
 
 LIFT_HEIGHT = 0.005
