@@ -166,3 +166,37 @@ def test_reduced_point_reading_strides_visual_points_and_pools_taxel_blocks():
     assert reduce_points(points, None, PointEncoderCfg(hidden_dims=(8,)))[0] is points  # defaults read everything
     with pytest.raises(ValueError, match="tactile_pool"):
         PointEncoderCfg(hidden_dims=(8,), tactile_pool=5)
+
+
+def test_separate_tactile_encoder_keeps_the_visual_feature_free_of_taxels():
+    """With tactile_encoder 'separate' the visual half of each step's feature does not move when the taxels change,
+    the tactile half does; the merged (paper) encoder mixes them; a cloud without taxels is refused."""
+    from vt_refine.policies.diffusion.encoders import ObservationEncoder
+
+    torch.manual_seed(0)
+    visual = torch.rand(3, 2, 64, 5)
+    visual[..., 3:] = 0.0
+    taxels = torch.rand(3, 2, 4 * 12 * 32, 5)
+    taxels[..., 4] = 1.0
+    touched = taxels.clone()
+    touched[..., 3] = torch.rand(touched.shape[:-1])
+    joints = torch.rand(3, 2, 16)
+    point_cfg = PointEncoderCfg(hidden_dims=(8, 16), out_dim=8, visual_stride=2, tactile_pool=2)
+    features = {}
+    for mode in ("merged", "separate"):
+        cfg = small_cfg(num_points=64 + 1536,
+                        point_encoder=PointEncoderCfg(**{**point_cfg.__dict__, "tactile_encoder": mode}))
+        encoder = ObservationEncoder(cfg).eval()
+        with torch.no_grad():
+            features[mode] = [encoder({"point_cloud": torch.cat([visual, t], dim=2), "joint_pos": joints})
+                              for t in (taxels, touched)]
+        assert encoder.cond_dim == 2 * ((16 if mode == "separate" else 8) + 32)
+        assert features[mode][0].shape == (3, encoder.cond_dim)
+    before, after = (f.reshape(3, 2, -1) for f in features["separate"])  # per step: visual F, tactile F, joints G
+    torch.testing.assert_close(before[..., :8], after[..., :8])
+    assert not torch.allclose(before[..., 8:16], after[..., 8:16])
+    assert not torch.allclose(features["merged"][0], features["merged"][1])
+    with pytest.raises(ValueError, match="taxel points"):
+        encoder({"point_cloud": visual, "joint_pos": joints})
+    with pytest.raises(ValueError, match="tactile_encoder"):
+        PointEncoderCfg(tactile_encoder="late")

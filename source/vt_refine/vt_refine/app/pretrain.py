@@ -47,6 +47,9 @@ def run_pretrain(
         print(f"[vt-refine pretrain] skipped demo {skipped}", flush=True)
     num_points = dataset.sample_shapes["point_cloud"][1]
     cfg = dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, num_points=int(num_points)))
+    if modality is Modality.VISUAL:  # a visual cloud has no taxels to encode apart
+        point_encoder = dataclasses.replace(cfg.policy.point_encoder, tactile_encoder="merged")
+        cfg = dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, point_encoder=point_encoder))
     if cfg.policy.relative_actions:
         from ..assets.aloha import joint_to_action_map
 

@@ -146,8 +146,14 @@ class PointEncoderCfg(_CfgBase):
     point at its mean position with its largest value. Most taxels read zero; 2 keeps 384 of 1536 points."""
     tactile_grid: tuple[int, int, int] = (4, 12, 32)
     """Pads x rows x columns of the taxel points at the end of a merged cloud, in that order (the sensor's layout)."""
+    tactile_encoder: str = "merged"
+    """How the taxel points are read: ``merged`` (paper) - one PointNet max-pools visual and taxel points together;
+    ``separate`` - the taxels get a PointNet of their own (same widths) whose feature is concatenated, so they
+    cannot take the visual points' max-pool channels. A cloud without taxels (visual policy) reads as merged."""
 
     def __post_init__(self) -> None:
+        _check(self.tactile_encoder in ("merged", "separate"),
+               f"point_encoder.tactile_encoder must be 'merged' or 'separate', got {self.tactile_encoder!r}")
         _check(len(self.hidden_dims) > 0 and all(h > 0 for h in self.hidden_dims),
                f"point_encoder.hidden_dims must be a non-empty list of positive widths, got {self.hidden_dims}")
         _check(self.out_dim > 0, f"point_encoder.out_dim must be positive, got {self.out_dim}")

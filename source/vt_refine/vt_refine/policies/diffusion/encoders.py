@@ -6,7 +6,7 @@ Symbols used in shapes:
     Np  points per cloud (any number; padded points are removed with a mask)
     C   point channels (5: x, y, z, value, flag; visual points carry value = flag = 0)
     Dq  joint dim (16)
-    F   point feature size (64)
+    F   point feature size (64; visual and taxel features side by side, 2F, with a separate tactile encoder)
     G   joint feature size (64)
 """
 
@@ -18,12 +18,13 @@ from torch import nn
 from ...utils.point_layout import FLAG_CHANNEL
 from .config import DiffusionPolicyCfg, PointEncoderCfg, StateEncoderCfg
 
-__all__ = ["PointNetEncoder", "JointEncoder", "ObservationEncoder", "reduce_points"]
+__all__ = ["PointNetEncoder", "JointEncoder", "ObservationEncoder", "reduce_points", "split_points"]
 
 
-def reduce_points(points: torch.Tensor, mask: torch.Tensor | None, cfg: PointEncoderCfg):
-    """The points the encoder reads: every ``visual_stride``-th visual point and the taxel grid pooled over
-    ``tactile_pool`` x ``tactile_pool`` blocks (mean position, largest value, flag 1), see :class:`PointEncoderCfg`.
+def split_points(points: torch.Tensor, mask: torch.Tensor | None, cfg: PointEncoderCfg):
+    """The points the encoder reads, visual and taxel apart: every ``visual_stride``-th visual point, and the taxel
+    grid pooled over ``tactile_pool`` x ``tactile_pool`` blocks (mean position, largest value, flag 1), see
+    :class:`PointEncoderCfg`.
 
     Args:
         points: Tensor of shape (B, Np, C): visual points first (flag 0), then, in a visuo-tactile cloud, the
@@ -31,32 +32,45 @@ def reduce_points(points: torch.Tensor, mask: torch.Tensor | None, cfg: PointEnc
         mask: Optional bool Tensor of shape (B, Np).
 
     Returns:
-        (points, mask) of shapes (B, Np', C) and (B, Np') (mask None if given None).
+        (visual, visual_mask, tactile, tactile_mask) of shapes (B, Nv, C), (B, Nv), (B, Nt, C), (B, Nt); a mask is
+        None if ``mask`` is None, and both tactile entries are None for a cloud without taxels.
     """
     stride, pool = cfg.visual_stride, cfg.tactile_pool
-    if stride == 1 and pool == 1:
-        return points, mask
     pads, rows, cols = cfg.tactile_grid
     taxels = pads * rows * cols
     num = points.shape[1]
     has_taxels = num > taxels and bool(points[0, num - taxels:, FLAG_CHANNEL].ge(0.5).all())  # taxels last
     split = num - taxels if has_taxels else num
-    visual, tactile = points[:, :split:stride], points[:, split:]
+    visual = points[:, :split:stride]
     vmask = None if mask is None else mask[:, :split:stride]
-    if not has_taxels or pool == 1:
-        out = torch.cat([visual, tactile], dim=1)
-        return out, (None if mask is None else torch.cat([vmask, mask[:, split:]], dim=1))
+    if not has_taxels:
+        return visual, vmask, None, None
+    tactile, tmask = points[:, split:], (None if mask is None else mask[:, split:])
+    if pool == 1:
+        return visual, vmask, tactile, tmask
     b, c = points.shape[0], points.shape[2]
     grid = tactile.reshape(b, pads, rows // pool, pool, cols // pool, pool, c)
     xyz = grid[..., :3].mean(dim=(3, 5))
     value = grid[..., 3:4].amax(dim=(3, 5))
     flag = torch.ones_like(value)
     pooled = torch.cat([xyz, value, flag, grid[..., 0, :, 0, 5:]], dim=-1).reshape(b, -1, c)
-    out = torch.cat([visual, pooled], dim=1)
-    if mask is None:
-        return out, None
-    tmask = mask[:, split:].reshape(b, pads, rows // pool, pool, cols // pool, pool).any(dim=5).any(dim=3)
-    return out, torch.cat([vmask, tmask.reshape(b, -1)], dim=1)
+    if tmask is not None:
+        tmask = tmask.reshape(b, pads, rows // pool, pool, cols // pool, pool).any(dim=5).any(dim=3).reshape(b, -1)
+    return visual, vmask, pooled, tmask
+
+
+def reduce_points(points: torch.Tensor, mask: torch.Tensor | None, cfg: PointEncoderCfg):
+    """The points the encoder reads (:func:`split_points`) as one cloud, visual points first.
+
+    Returns:
+        (points, mask) of shapes (B, Np', C) and (B, Np') (mask None if given None).
+    """
+    if cfg.visual_stride == 1 and cfg.tactile_pool == 1:
+        return points, mask
+    visual, vmask, tactile, tmask = split_points(points, mask, cfg)
+    if tactile is None:
+        return visual, vmask
+    return torch.cat([visual, tactile], dim=1), (None if mask is None else torch.cat([vmask, tmask], dim=1))
 
 
 class PointNetEncoder(nn.Module):
@@ -130,15 +144,18 @@ class ObservationEncoder(nn.Module):
 
     Input (normalised joints, raw points): ``point_cloud`` Tensor of shape (B, To, Np, C) (omitted when
     ``use_point_cloud`` is false), optional ``point_mask`` bool Tensor of shape (B, To, Np), and
-    ``joint_pos`` Tensor of shape (B, To, Dq). Output: Tensor of shape (B, To * (F + G)).
+    ``joint_pos`` Tensor of shape (B, To, Dq). Output: Tensor of shape (B, To * (F + G)), (B, To * (2F + G)) with a
+    separate tactile encoder.
     """
 
     def __init__(self, cfg: DiffusionPolicyCfg):
         super().__init__()
         self.cfg = cfg
         self.point_encoder = PointNetEncoder(cfg.point_channels, cfg.point_encoder) if cfg.use_point_cloud else None
+        separate = cfg.use_point_cloud and cfg.point_encoder.tactile_encoder == "separate"
+        self.tactile_encoder = PointNetEncoder(cfg.point_channels, cfg.point_encoder) if separate else None
         self.joint_encoder = JointEncoder(cfg.joint_dim, cfg.state_encoder)
-        point_dim = cfg.point_encoder.out_dim if cfg.use_point_cloud else 0
+        point_dim = cfg.point_encoder.out_dim * (2 if separate else 1) if cfg.use_point_cloud else 0
         self.cond_dim = cfg.obs_steps * (point_dim + self.joint_encoder.out_dim)
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -158,9 +175,16 @@ class ObservationEncoder(nn.Module):
                                      f"got {tuple(mask.shape)}")
                 mask = mask.reshape(batch * cfg.obs_steps, num_points)
             flat = points.reshape(batch * cfg.obs_steps, num_points, -1)
-            flat, mask = reduce_points(flat, mask, cfg.point_encoder)
-            pooled = self.point_encoder(flat, mask)
-            features.insert(0, pooled.reshape(batch, -1))  # (B, To*F)
+            if self.tactile_encoder is None:
+                flat, mask = reduce_points(flat, mask, cfg.point_encoder)
+                pooled = self.point_encoder(flat, mask)  # (B*To, F)
+            else:
+                visual, vmask, tactile, tmask = split_points(flat, mask, cfg.point_encoder)
+                if tactile is None:
+                    raise ValueError("point_encoder.tactile_encoder 'separate' needs the taxel points at the end of "
+                                     "the cloud (a visuo-tactile cloud); this one has none")
+                pooled = torch.cat([self.point_encoder(visual, vmask), self.tactile_encoder(tactile, tmask)], dim=-1)
+            features.insert(0, pooled.reshape(batch, -1))  # (B, To*F) or (B, To*2F) with a separate tactile encoder
         return torch.cat(features, dim=-1)
 
 
