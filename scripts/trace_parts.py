@@ -22,7 +22,8 @@ import sys
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="pre-trained or fine-tuned checkpoint of VTRefine-PegInHole-Aloha")
+    parser.add_argument("checkpoint",
+                        help="pre-trained or fine-tuned checkpoint of VTRefine-PegInHole-Aloha (or its -Visual)")
     parser.add_argument("--num_envs", type=int, default=10, help="episodes traced (one batch)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--at_step", type=int, default=100, help="control step at which the placement is read")

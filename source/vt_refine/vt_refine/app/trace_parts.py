@@ -10,6 +10,7 @@ import numpy as np
 
 from ..assets.aloha import ALOHA_JOINT_NAMES
 from ..expert.scripted_expert import ScriptedExpertCfg
+from ..task_ids import modality_of, task_for_modality
 from .checkpoint import Checkpoint
 
 TASK = "VTRefine-PegInHole-Aloha"
@@ -90,8 +91,9 @@ def trace_policy(checkpoint: Checkpoint, num_envs: int, seed: int, device: str =
     from ..rl.dppo.multistep import first_episode_returns
     from .envs import hold_last_joints, make_env
 
-    checkpoint.check_task(TASK)
-    env = make_env(TASK, num_envs=num_envs, device=device, seed=seed)
+    task = task_for_modality(TASK, modality_of(checkpoint.task or TASK))  # the visual policy runs on its variant
+    checkpoint.check_task(task)
+    env = make_env(task, num_envs=num_envs, device=device, seed=seed)
     try:
         vec = RslRlVecEnvWrapper(env)
         env.reset(seed=seed)
