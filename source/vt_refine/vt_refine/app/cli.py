@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--close_dwell", type=_non_negative_int, default=0,
                    help="control steps the hands wait at their grasp poses, fingers open, before closing; 0 = close "
                         "on arrival")
+    p.add_argument("--grasp_noise", type=_non_negative_float, default=0.0,
+                   help="uniform +- noise [m] on how deep each hand reaches in along its fingers before closing (the "
+                        "parts sit at varied places along the pads); 0 = one spot")
 
     p = sub.add_parser("pretrain", help="behaviour-clone a diffusion policy on demo files")
     _add_common(p)
@@ -266,7 +269,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         result = collect_demos(args.task, args.num_demos, args.output, num_envs=args.num_envs, seed=args.seed,
                                device=device, keep_failed=args.keep_failed, recovery_noise=args.recovery_noise,
-                               place_noise=args.place_noise, close_dwell=args.close_dwell)
+                               place_noise=args.place_noise, close_dwell=args.close_dwell,
+                               grasp_noise=args.grasp_noise)
         print(f"[vt-refine collect] {result.demos_in_file} demos in {result.path}; expert success "
               f"{result.successes}/{result.episodes_run} ({result.success_rate:.0%}) in {result.seconds:.0f} s")
         return 0

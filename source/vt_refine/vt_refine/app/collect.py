@@ -75,6 +75,7 @@ def collect_demos(
     recovery_noise: float = 0.0,
     place_noise: float = 0.0,
     close_dwell: int = 0,
+    grasp_noise: float = 0.0,
 ) -> CollectResult:
     """Collect ``num_demos`` successful (or, with ``keep_failed``, any) expert episodes of ``task``.
 
@@ -86,6 +87,8 @@ def collect_demos(
             socket down, so that the demos bring the plug to wherever the socket stands; 0 = one spot.
         close_dwell: ``ScriptedExpertCfg.close_dwell`` [control steps]: the hands wait at their grasp poses before
             closing; 0 = close on arrival.
+        grasp_noise: ``ScriptedExpertCfg.grasp_depth_noise`` [m]: uniform +- on how deep each hand reaches in
+            before closing, so the parts sit at varied places along the pads; 0 = one spot.
     """
     import torch
     from tqdm import tqdm
@@ -116,7 +119,7 @@ def collect_demos(
 
     env = make_expert_env(task, num_envs, seed, device)
     try:
-        expert, rule = make_expert(env, seed, recovery_noise, place_noise, close_dwell)
+        expert, rule = make_expert(env, seed, recovery_noise, place_noise, close_dwell, grasp_noise)
         geometry = expert.geometry
         obs, _ = env.reset()
         frames = _current_frames(obs)
@@ -125,7 +128,7 @@ def collect_demos(
         expected["actions"] = ((env.action_manager.total_action_dim,), "float32")
         env_args = {"seed": seed, "num_envs": num_envs, "expert": "ScriptedAssemblyExpert",
                     "recovery_noise": float(recovery_noise), "place_noise": float(place_noise),
-                    "close_dwell": int(close_dwell),
+                    "close_dwell": int(close_dwell), "grasp_noise": float(grasp_noise),
                     "assembly": str(env.cfg.task.assembly), "clearance": float(geometry.clearance)}
         start = time.perf_counter()
         with DemoWriter(output, task=task, env_args=env_args, expected=expected) as writer:
@@ -178,10 +181,12 @@ def make_expert_env(task: str, num_envs: int, seed: int, device: str | None, ove
                     cfg_hook=let_the_expert_release)
 
 
-def make_expert(env, seed: int, recovery_noise: float = 0.0, place_noise: float = 0.0, close_dwell: int = 0):
+def make_expert(env, seed: int, recovery_noise: float = 0.0, place_noise: float = 0.0, close_dwell: int = 0,
+                grasp_noise: float = 0.0):
     """The scripted expert of ``env``'s assembly and the env's success rule. ``recovery_noise`` [rad] perturbs the
     executed actions (recovery demos), ``place_noise`` [m] varies the socket's set-down spot, ``close_dwell``
-    [steps] makes the hands wait before closing (ScriptedExpertCfg)."""
+    [steps] makes the hands wait before closing, ``grasp_noise`` [m] varies how deep the hands reach in
+    (ScriptedExpertCfg)."""
     from ..expert.scripted_expert import ScriptedAssemblyExpert, ScriptedExpertCfg
     from ..tasks.assembly.geometry import assembly_geometry
 
@@ -190,6 +195,7 @@ def make_expert(env, seed: int, recovery_noise: float = 0.0, place_noise: float 
     cfg.recovery_noise = float(recovery_noise)
     cfg.place_noise = float(place_noise)
     cfg.close_dwell = int(close_dwell)
+    cfg.grasp_depth_noise = float(grasp_noise)
     return ScriptedAssemblyExpert(env, geometry, cfg=cfg, seed=seed), env.cfg.rewards.success.params["rule"]
 
 

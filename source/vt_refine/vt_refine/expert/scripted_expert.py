@@ -55,6 +55,11 @@ class ScriptedExpertCfg:
     """Grasp sites at least this high above the table are approached level (pitch 0)."""
     grasp_point_ahead: float = 0.015
     """The grasp point (the part's grasp site) sits this far ahead of the pad centres, towards the tips."""
+    grasp_depth_noise: float = 0.0
+    """Uniform +- noise on how deep each hand reaches in along its fingers before closing, per env and hand [m]:
+    the parts then sit at varied places along the pads, and the expert (acting on the true poses) inserts from
+    wherever the plug and socket are held. Off: every demo holds them at one spot, and a policy whose grasp lands
+    elsewhere (bc3: the socket 3-27 mm farther out) meets a contact pattern and a hold no demo showed."""
     squeeze: float = 0.012
     """Finger target inside the object surface: with the 400 N/m finger PD, about 4.8 N per pad (the fingers'
     effort limit is 5 N). MuJoCo's soft friction lets a held part creep through the pads at a rate that falls as
@@ -280,6 +285,11 @@ class ScriptedAssemblyExpert:
         center = torch.tensor(site.center, dtype=torch.float64, device=self.device)
         pos = (part[:, :3, :3] @ center[None, :, None])[..., 0] + part[:, :3, 3]
         pos = pos + self.cfg.waypoint_noise * self._uniform(n, 3) * torch.tensor([1.0, 1.0, 0.3], device=self.device)
+        # the IK tool frame is the pad-centre midpoint, a little behind the grasp point (and a random depth more)
+        back = torch.zeros(n, 3, dtype=torch.float64, device=self.device)
+        back[:, 0] = -self.cfg.grasp_point_ahead
+        if self.cfg.grasp_depth_noise > 0:  # drawn only when on, so the default demos stay as they were
+            back[:, 0] -= self.cfg.grasp_depth_noise * self._uniform(n)
         best, best_cost = None, None
         for k in range(order):  # a handful of symmetric alternatives, not a per-env loop
             rot = _rot_z(torch.full((n,), 2 * math.pi * k / order, dtype=torch.float64, device=self.device))
@@ -291,8 +301,7 @@ class ScriptedAssemblyExpert:
             horizontal = torch.where(flip[:, None], -horizontal, horizontal)
             x_axis = math.cos(pitch) * horizontal - math.sin(pitch) * up
             y_axis = torch.cross(up, horizontal, dim=-1)  # the closing axis, oriented so z points up-ish
-            # the IK tool frame is the pad-centre midpoint, a little behind the grasp point
-            pose = _translate_local(frame_from_axes(pos, x_axis, y_axis), (-self.cfg.grasp_point_ahead, 0.0, 0.0))
+            pose = _translate_local(frame_from_axes(pos, x_axis, y_axis), back)
             _, error = arm.inverse(pose, q_start, iterations=40)
             deviation = torch.acos((horizontal * natural).sum(-1).clamp(-1.0, 1.0))
             cost = deviation + 10.0 * (error > 0.003).double()  # an unreachable grasp loses to any reachable one
