@@ -95,6 +95,8 @@ CASES = {
     "collect/negative noise": ("collect --place_noise -0.01 --output {folder}/x.hdf5",
                                "expected a finite number >= 0, got -0.01"),
     "collect/negative dwell": ("collect --close_dwell -2 --output {folder}/x.hdf5", "expected a number >= 0, got -2"),
+    "collect/negative grasp noise": ("collect --grasp_noise -0.004 --output {folder}/x.hdf5",
+                                     "expected a finite number >= 0, got -0.004"),
     "collect/truncated HDF5 to append to": ("collect --num_demos 2 --output {truncated}", "truncated.hdf5"),
     "collect/demo file of another task": ("collect --num_demos 2 --output {other_task_demos}",
                                           "holds demonstrations of task 'VTRefine-NutBolt-Aloha'"),

@@ -72,3 +72,37 @@ def test_the_close_dwell_lengthens_only_the_close_phase():
     assert [n for i, n in enumerate(dwell.phase_steps()) if i != close] == [
         n for i, n in enumerate(plain.phase_steps()) if i != close]
     assert dwell.longest_script() == plain.longest_script() + 6
+
+
+def _grasp_poses(noise: float, seed: int = 3, n: int = 6):
+    """The left hand's planned grasp of a peg-in-hole socket at its default spot (no simulation: the planner only
+    needs the part pose, the grasp site and the arm's kinematics)."""
+    import math
+
+    import torch
+
+    from vt_refine.assets.kinematics import ArmKinematics
+    from vt_refine.expert.scripted_expert import _rot_z
+
+    expert = object.__new__(ScriptedAssemblyExpert)
+    expert.cfg, expert.device = ScriptedExpertCfg(grasp_depth_noise=noise), "cpu"
+    expert.generator = torch.Generator().manual_seed(seed)
+    socket = torch.eye(4, dtype=torch.float64).repeat(n, 1, 1)
+    socket[:, :3, :3] = _rot_z(torch.full((n,), math.pi, dtype=torch.float64))  # the cfg's default: yawed 180 deg
+    socket[:, :3, 3] = torch.tensor([0.0, -0.05, 0.0], dtype=torch.float64)
+    q_start = torch.zeros(n, 6, dtype=torch.float64)
+    site = make_assembly("peg_in_hole").socket_grasp
+    return expert._grasp_pose(socket, site, (0.0, 1.0, 0.0), n, ArmKinematics("left"), q_start)
+
+
+def test_the_grasp_depth_noise_moves_each_hand_along_its_fingers_only():
+    """grasp_depth_noise shifts the planned grasp along the tool's x axis (the fingers) by a different amount per
+    env, within +-noise, and nowhere else; the same seed plans the same grasps."""
+    import torch
+
+    plain, noisy = _grasp_poses(0.0), _grasp_poses(0.008)
+    torch.testing.assert_close(noisy, _grasp_poses(0.008))
+    torch.testing.assert_close(noisy[:, :3, :3], plain[:, :3, :3])  # same orientation
+    shift = (torch.linalg.inv(plain) @ noisy)[:, :3, 3]  # in the plain grasp's tool frame
+    assert float(shift[:, 1:].abs().max()) < 1e-9
+    assert float(shift[:, 0].abs().max()) <= 0.008 and float(shift[:, 0].std()) > 0.001
