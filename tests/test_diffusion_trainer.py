@@ -112,3 +112,28 @@ def test_learning_rate_schedule():
     assert cosine_warmup_factor(10, cfg) == pytest.approx(1.0)
     assert cosine_warmup_factor(60, cfg) == pytest.approx(0.55)  # half-way: (1 + 0.1) / 2
     assert cosine_warmup_factor(110, cfg) == pytest.approx(0.1)
+
+
+def test_tactile_dropout_zeroes_whole_samples_taxel_values_only():
+    from vt_refine.policies.diffusion.trainer import drop_tactile_values
+
+    b, to, nv, nt = 400, 2, 5, 7
+    cloud = torch.rand(b, to, nv + nt, 5) + 0.1  # every value > 0
+    cloud[..., 4] = 0.0
+    cloud[..., nv:, 4] = 1.0  # taxels last, flag 1
+    out = drop_tactile_values(cloud, 0.3, torch.Generator().manual_seed(0))
+    changed = (out != cloud).any(-1)  # (B, To, Np)
+    assert not changed[..., :nv].any()  # visual points untouched
+    assert torch.equal(out[..., [0, 1, 2, 4]], cloud[..., [0, 1, 2, 4]])  # taxel positions and flags kept
+    dropped = changed.any(-1).any(-1)  # (B,)
+    assert torch.equal(changed[dropped][..., nv:], torch.ones_like(changed[dropped][..., nv:]))  # all frames, taxels
+    assert (out[dropped][..., nv:, 3] == 0).all() and torch.equal(out[~dropped], cloud[~dropped])
+    assert 0.22 < dropped.float().mean() < 0.38  # the share asked for, 400 draws
+    again = drop_tactile_values(cloud, 0.3, torch.Generator().manual_seed(0))
+    assert torch.equal(again, out)  # deterministic per generator seed
+    assert torch.equal(drop_tactile_values(cloud, 0.0, torch.Generator()), cloud)
+
+
+def test_tactile_dropout_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="tactile_dropout"):
+        PretrainCfg(tactile_dropout=1.5)

@@ -357,8 +357,14 @@ class PretrainCfg(_CfgBase):
     """DataLoader worker processes (0 = load in the training process)."""
     seed: int = 0
     """Seed of weights, batch order and diffusion noise (resumed runs replay the same stream)."""
+    tactile_dropout: float = 0.0
+    """Share of training samples whose taxel readings are all set to 0 (every frame; positions and flags kept), so
+    the policy must also act from the points and joints alone when a contact pattern is one no demo showed. Drawn
+    only when > 0 (the default run is unchanged); no effect on a cloud without taxels."""
 
     def __post_init__(self) -> None:
+        _check(0.0 <= self.tactile_dropout <= 1.0,
+               f"pretrain.tactile_dropout must be in [0, 1], got {self.tactile_dropout}")
         _check(self.total_steps >= 1, f"pretrain.total_steps must be >= 1, got {self.total_steps}")
         _check(self.batch_size >= 1, f"pretrain.batch_size must be >= 1, got {self.batch_size}")
         _check(self.lr > 0 and 0 <= self.min_lr <= self.lr,

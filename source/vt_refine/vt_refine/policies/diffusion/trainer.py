@@ -25,12 +25,13 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
+from ...utils.point_layout import FLAG_CHANNEL, VALUE_CHANNEL
 from .checkpoint import CheckpointCorruptError, CheckpointMismatchError, load_checkpoint, save_checkpoint
 from .config import DiffusionPolicyCfg, DiffusionProfile, PretrainCfg
 from .policy import DiffusionPolicy, _pick
 
 __all__ = ["merge_stats", "combine_datasets", "relative_action_stats", "PretrainResult",
-           "pretrain", "cosine_warmup_factor"]
+           "pretrain", "cosine_warmup_factor", "drop_tactile_values"]
 
 _STEP_SEED_STRIDE = 1_000_003  # decorrelates the per-step generators of different seeds
 
@@ -150,6 +151,22 @@ def _to_device(tree: Any, device: torch.device) -> Any:
     if isinstance(tree, Mapping):
         return {key: _to_device(value, device) for key, value in tree.items()}
     return tree.to(device, non_blocking=True) if isinstance(tree, torch.Tensor) else tree
+
+
+def drop_tactile_values(point_cloud: torch.Tensor, prob: float, generator: torch.Generator) -> torch.Tensor:
+    """Taxel readings zeroed in a random share ``prob`` of the samples (all frames), positions and flags kept.
+
+    Args:
+        point_cloud: Tensor of shape (B, To, Np, C) in the merged layout of :mod:`vt_refine.utils.point_layout`.
+
+    Returns:
+        A new Tensor of shape (B, To, Np, C); visual points and the other samples are unchanged.
+    """
+    dropped = torch.rand(point_cloud.shape[0], generator=generator, device=point_cloud.device) < prob  # (B,)
+    taxel = point_cloud[..., FLAG_CHANNEL] >= 0.5  # (B, To, Np)
+    out = point_cloud.clone()
+    out[..., VALUE_CHANNEL] = torch.where(taxel & dropped[:, None, None], 0.0, point_cloud[..., VALUE_CHANNEL])
+    return out
 
 
 def _check_sample(sample: Mapping[str, Any], cfg: DiffusionPolicyCfg) -> None:
@@ -295,6 +312,9 @@ def pretrain(
         for batch in loader:
             batch = _to_device(batch, device)
             noise_gen = torch.Generator(device=device).manual_seed(tcfg.seed * _STEP_SEED_STRIDE + step)
+            if tcfg.tactile_dropout > 0 and "point_cloud" in batch["obs"]:
+                batch["obs"]["point_cloud"] = drop_tactile_values(batch["obs"]["point_cloud"], tcfg.tactile_dropout,
+                                                                  noise_gen)
             loss = policy.loss(batch["actions"], batch["obs"], generator=noise_gen)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
