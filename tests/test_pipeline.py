@@ -218,10 +218,15 @@ def test_profile_sections_are_typed_and_the_finetune_section_is_the_runner_cfg(t
                           ("finetune: {actor: {samplr: ddim}}\n", "finetune.actor.samplr: no such field"),
                           ("finetune: {algorithm: {actor_learning_rate: fast}}\n", "must be a number"),
                           ("finetune: {actor: {sampler: 3}}\n", "must be a str"),
-                          ("policy: {obs_step: 2}\n", "unknown key")]:
+                          ("policy: {obs_step: 2}\n", "unknown key"),
+                          ("finetune: {progress_reward_weight: 0.5}\n", "progress_reward_weight must be"),
+                          ("finetune: {progress_reward_weight: yes}\n", "progress_reward_weight must be")]:
         path.write_text(text)
         with pytest.raises(UserError, match=message):
             Profile.load(path)
     path.write_text("finetune: {num_envs: 2, algorithm: {max_grad_norm: 1, actor_learning_rate: 1e-4}}\n")
     cfg = Profile.load(path).finetune.runner_cfg()  # an int and PyYAML's string "1e-4" for float fields
     assert cfg.algorithm.max_grad_norm == 1.0 and cfg.algorithm.actor_learning_rate == 1e-4
+    assert Profile.load(path).finetune.progress_reward_weight == 0.0  # the paper's sparse reward by default
+    path.write_text("finetune: {progress_reward_weight: 0.2}\n")
+    assert Profile.load(path).finetune.progress_reward_weight == 0.2

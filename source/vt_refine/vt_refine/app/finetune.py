@@ -48,7 +48,8 @@ def run_finetune(
     final = out_dir / f"model_{max_iterations}.pt"
     if done >= max_iterations and final.exists():
         return final
-    env = make_env(task, num_envs=num_envs, device=device, seed=seed)
+    env = make_env(task, cfg_hook=progress_reward(settings.progress_reward_weight), num_envs=num_envs, device=device,
+                   seed=seed)
     try:
         vec = RslRlVecEnvWrapper(env, clip_actions=agent_cfg.clip_actions)
         runner = create_rsl_rl_runner(vec, agent_cfg, log_dir=str(out_dir))
@@ -72,6 +73,17 @@ def run_finetune(
     finally:
         env.close()
     return final
+
+
+def progress_reward(weight: float):
+    """Env cfg hook that turns the task's progress term on at ``weight`` (None when 0: the registered reward)."""
+    if weight == 0:
+        return None
+
+    def hook(cfg) -> None:
+        cfg.rewards.progress.weight = float(weight)
+
+    return hook
 
 
 def finetune_agent_cfg(task: str, pretrained_checkpoint: str | Path, device: str, seed: int = 0,

@@ -61,9 +61,18 @@ class EvaluateSettings:
 class FinetuneSettings:
     num_envs: int = 8
     """Parallel envs of the DPPO rollouts."""
+    progress_reward_weight: float = 0.0
+    """Weight of the task's potential-based progress term (``mdp.assembly_progress``) next to the sparse success
+    reward during fine-tuning; 0 = the paper's sparse reward alone. Below 0.5, so that an episode's return still
+    tells a success (>= 1 - weight) from a failure (<= weight) at the 0.5 threshold."""
     runner: dict = field(default_factory=dict)
     """The section's fields of the DPPO runner cfg (nested like it: ``actor: {sampler: ddim}``), checked against
     :class:`~vt_refine.rl.dppo.config.DPPORunnerCfg` at load and applied to the task's registered cfg."""
+
+    def __post_init__(self) -> None:
+        weight = self.progress_reward_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight < 0.5:
+            raise UserError(f"profile finetune.progress_reward_weight must be a number in [0, 0.5), got {weight!r}")
 
     @property
     def max_iterations(self) -> int:
@@ -137,7 +146,9 @@ class Profile:
         except ConfigError as error:
             raise UserError(f"profile {path}: {error}; fix the value") from None
         finetune = dict(raw.get("finetune") or {})
-        settings = FinetuneSettings(num_envs=finetune.pop("num_envs", FinetuneSettings.num_envs), runner=finetune)
+        settings = FinetuneSettings(num_envs=finetune.pop("num_envs", FinetuneSettings.num_envs),
+                                    progress_reward_weight=finetune.pop("progress_reward_weight", 0.0),
+                                    runner=finetune)
         profile = cls(name=str(name_or_path), path=path, diffusion=diffusion,
                       collect=_settings(CollectSettings, raw.get("collect"), f"{path.name}: collect"),
                       evaluate=_settings(EvaluateSettings, raw.get("evaluate"), f"{path.name}: evaluate"),
@@ -166,7 +177,7 @@ def _settings(cls, data: dict | None, where: str):
     if unknown:
         raise UserError(f"profile {where}: unknown key(s) {', '.join(unknown)}; the keys are {', '.join(names)}")
     for key, value in data.items():
-        if key == "runner":
+        if key == "runner" or isinstance(getattr(cls, key, None), float):  # floats: checked by the class
             continue
         low = 0 if key in ("curve_every", "seed_offset") else 1
         if isinstance(value, bool) or not isinstance(value, int) or value < low:

@@ -45,6 +45,10 @@ JOINTS = SceneEntityCfg("robot", joint_names=list(ALOHA_JOINT_NAMES), preserve_o
 TABLE_SIZE = (1.2, 0.8, 0.04)
 """Table box [m]; its top is the env frame's z = 0."""
 
+PROGRESS_DISTANCE_SCALE = 0.1
+"""Distance of the plug from its assembled pose [m] beyond which the progress term's potential is flat: the parts
+start about this far apart (socket and plug 0.1 m apart on y), so the shaped return spans the carry."""
+
 
 @configclass
 class AssemblyTaskCfg:
@@ -227,6 +231,8 @@ class RewardsCfg:
     # weight 1 on a term that returns zeros: Isaac Lab's reward manager skips zero-weight terms, so a metric must not
     # have weight 0 or it never runs
     outcome = RewTerm(func=mdp.assembly_outcome_metric, weight=1.0, params={})
+    # off (weight 0 is skipped): fine-tuning may turn it on, FinetuneSettings.progress_reward_weight
+    progress = RewTerm(func=mdp.assembly_progress, weight=0.0, params={})
 
 
 @configclass
@@ -373,6 +379,7 @@ def apply_assembly(cfg: AssemblyEnvCfg) -> None:
     rule = success_rule(task, geometry)
     cfg.rewards.success.params = {"rule": rule}
     cfg.rewards.outcome.params = {"rule": rule, "insertion_depth": float(geometry.insertion_depth)}
+    cfg.rewards.progress.params = {"rule": rule, "distance_scale": PROGRESS_DISTANCE_SCALE}
     if task.terminate_on_success:
         cfg.terminations.assembled = DoneTerm(func=mdp.assembled, params={"rule": rule})
     else:

@@ -1,4 +1,5 @@
-"""Reward terms: the paper's sparse success reward and a metric of where episodes end up (it returns zeros)."""
+"""Reward terms: the paper's sparse success reward, a metric of where episodes end up (it returns zeros), and an
+optional potential-based progress term for fine-tuning (weight 0 in the registered tasks: the paper's reward)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from .success import AssemblySuccessCfg, assembly_error, assembly_success
 if TYPE_CHECKING:
     from isaaclab.envs import ManagerBasedRLEnv
 
-__all__ = ["OUTCOMES", "assembly_outcome_metric", "classify_outcome", "sparse_success"]
+__all__ = ["OUTCOMES", "assembly_outcome_metric", "assembly_progress", "classify_outcome", "progress_potential",
+           "sparse_success"]
 
 
 def sparse_success(env: ManagerBasedRLEnv, rule: AssemblySuccessCfg) -> torch.Tensor:
@@ -25,6 +27,45 @@ def sparse_success(env: ManagerBasedRLEnv, rule: AssemblySuccessCfg) -> torch.Te
         Tensor of shape (num_envs,).
     """
     return assembly_success(env, rule).float() / env.step_dt
+
+
+def progress_potential(xy_error: torch.Tensor, height_left: torch.Tensor, distance_scale: float) -> torch.Tensor:
+    """Potential of a plug pose: -1 at ``distance_scale`` [m] or farther from its assembled pose, rising linearly
+    to 0 there (a plug below the assembled height counts as at it).
+
+    Args:
+        xy_error, height_left: Tensors of shape (E,) from :func:`~.success.assembly_error`.
+
+    Returns:
+        Tensor of shape (E,) in [-1, 0].
+    """
+    distance = torch.sqrt(xy_error.square() + height_left.clamp(min=0.0).square())
+    return -(distance / distance_scale).clamp(max=1.0)
+
+
+class assembly_progress(ManagerTermBase):
+    """Potential-based shaping (Ng et al. 1999): the change of :func:`progress_potential` since the last step, so
+    an episode's shaped return is its potential at the end minus at the start (at most 1 x the weight) and the
+    shaping cannot change which policy is best. Not in the paper (sparse reward only); fine-tuning turns it on
+    with a weight (``FinetuneSettings.progress_reward_weight``). The first step after a reset adds 0 (the reset
+    events have moved the plug after the last reading).
+    """
+
+    def __init__(self, cfg: RewardTermCfg, env: ManagerBasedRLEnv):
+        super().__init__(cfg, env)
+        self._last = torch.zeros(env.num_envs, device=env.device)
+        self._fresh = torch.ones(env.num_envs, dtype=torch.bool, device=env.device)
+
+    def reset(self, env_ids: torch.Tensor | None = None) -> None:
+        self._fresh[slice(None) if env_ids is None else env_ids] = True
+
+    def __call__(self, env: ManagerBasedRLEnv, rule: AssemblySuccessCfg, distance_scale: float) -> torch.Tensor:
+        xy_error, height_left, _ = assembly_error(env, rule.assembled_plug_z)
+        potential = progress_potential(xy_error, height_left, distance_scale)
+        change = torch.where(self._fresh, torch.zeros_like(potential), potential - self._last)
+        self._last = potential
+        self._fresh[:] = False
+        return change / env.step_dt  # the manager multiplies by dt: the term adds weight x change
 
 
 OUTCOMES = ("assembled", "not_grasped", "dropped", "not_aligned", "aligned_not_inserted")
