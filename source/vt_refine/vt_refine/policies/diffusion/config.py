@@ -360,7 +360,9 @@ class PretrainCfg(_CfgBase):
     tactile_dropout: float = 0.0
     """Share of training samples whose taxel readings are all set to 0 (every frame; positions and flags kept), so
     the policy must also act from the points and joints alone when a contact pattern is one no demo showed. Drawn
-    only when > 0 (the default run is unchanged); no effect on a cloud without taxels."""
+    only when > 0 (the default run is unchanged); no effect on a cloud without taxels. Measured at 0.5 (peg, 30
+    demos with 16 mm hold noise, 50 episodes): 8/50 against 10/50 without; fewer drops (10 vs 16), more missed
+    grasps (15 vs 6), the visual policy's pattern (README, bc10)."""
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.tactile_dropout <= 1.0,
