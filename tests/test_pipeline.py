@@ -123,6 +123,23 @@ def test_report_renders_the_table_from_a_results_file():
     assert "| Visuo-tactile, fine-tuned | 0.75 | 0.00-0.50 | 16 | 0.62 |" in text
 
 
+def test_the_report_lists_the_settings_that_differ_from_the_paper_profile(tmp_path):
+    from vt_refine.app.profile import settings_differences
+
+    paper = Profile.load("paper")
+    assert settings_differences(paper, paper) == []
+    path = tmp_path / "p.yaml"
+    text = Path(paper.path).read_text().replace("finetune:\n", "finetune:\n  progress_reward_weight: 0.2\n", 1)
+    path.write_text(text)
+    differences = settings_differences(Profile.load(path), paper)
+    assert differences == [["finetune.progress_reward_weight", 0.2, 0.0]]  # exactly the one changed setting
+    quick = dict((key, (ours, theirs)) for key, ours, theirs in settings_differences(Profile.load("quick"), paper))
+    assert quick["finetune.num_envs"][1] == 1000 and "policy.obs_steps" not in quick  # To = 2 in both
+    results = {**_results(), "differs_from_paper": [[k, *v] for k, v in quick.items()]}
+    assert "| `finetune.num_envs` | 16 | 1000 |" in render_markdown(results)
+    assert "differ from the paper" not in render_markdown(_results())
+
+
 def test_report_command_rerenders_and_rejects_bad_files(tmp_path):
     results = tmp_path / "results.json"
     results.write_text(json.dumps(_results()))

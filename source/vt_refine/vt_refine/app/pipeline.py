@@ -129,10 +129,11 @@ def run_pipeline(task: str, profile: Profile, device: str, output: str | Path = 
         timings[f"eval_curve_{modality.value}"] = time.perf_counter() - t0
 
     _stage("5/5 report")
+    from .profile import settings_differences
     from .report import write_report
 
     report = write_report(run_dir, task, profile.name, evals, curves, demos, timings, profile.settings_dict(),
-                          eval_curves)
+                          eval_curves, settings_differences(profile, Profile.load("paper")))
     print(f"[vt-refine pipeline] report: {report / 'report.md'}", flush=True)
     return report
 

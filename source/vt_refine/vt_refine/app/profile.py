@@ -163,10 +163,39 @@ class Profile:
                                                                                      **changes))
         return dataclasses.replace(self, diffusion=diffusion)
 
+    def method_settings(self) -> dict:
+        """Every setting of the method, flat (``policy.unet.down_dims``, ``finetune.actor.min_sampling_std``, ...):
+        the policy and pre-training sections, and fine-tuning as the runner cfg the profile makes."""
+        runner = self.finetune.runner_cfg().to_dict()
+        for key in ("seed", "device", "experiment_name", "run_name", "logger", "neptune_project", "wandb_project",
+                    "resume", "load_run", "load_checkpoint", "pretrained_checkpoint", "task_id", "save_interval"):
+            runner.pop(key, None)  # where and how a run is stored, not the method
+        tree = {**self.diffusion.to_dict(), "finetune": {"num_envs": self.finetune.num_envs,
+                                                         "progress_reward_weight": self.finetune.progress_reward_weight,
+                                                         **runner}}
+        return _flatten(tree)
+
     def settings_dict(self) -> dict:
         """The stage settings as plain data (run.json, the report)."""
         return {"collect": dataclasses.asdict(self.collect), "evaluate": dataclasses.asdict(self.evaluate),
                 "finetune": dataclasses.asdict(self.finetune)}
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return flat
+
+
+def settings_differences(profile: Profile, reference: Profile) -> list[list]:
+    """[[setting, profile's value, reference's value], ...] for the method settings in which they differ."""
+    ours, theirs = profile.method_settings(), reference.method_settings()
+    return [[key, ours.get(key), theirs.get(key)] for key in sorted(set(ours) | set(theirs))
+            if ours.get(key) != theirs.get(key)]
 
 
 def _settings(cls, data: dict | None, where: str):

@@ -36,7 +36,9 @@ def _asset_id(task: str) -> str | None:
 
 
 def build_results(task: str, profile: str, evals: dict, curves: dict, timings: dict, settings,
-                  eval_curves: dict | None = None) -> dict:
+                  eval_curves: dict | None = None, differences: list | None = None) -> dict:
+    """``differences``: [[setting, this run's value, the paper profile's value], ...] (see
+    :func:`~vt_refine.app.profile.settings_differences`)."""
     asset = _asset_id(task)
     paper = PAPER_SIM_SUCCESS.get(asset or "", {})
     rows = []
@@ -56,6 +58,7 @@ def build_results(task: str, profile: str, evals: dict, curves: dict, timings: d
                                  for m, c in (eval_curves or {}).items()},
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
         "settings": getattr(settings, "__dict__", settings),
+        "differs_from_paper": [list(row) for row in (differences or [])],
     }
 
 
@@ -78,6 +81,12 @@ def render_markdown(results: dict) -> str:
               "![point cloud](point_cloud_contact.png)", ""]
     if results.get("media_note"):
         lines += [results["media_note"], ""]
+    if results.get("differs_from_paper"):
+        lines += ["## Settings that differ from the paper's", "", "This run's profile against `config/paper.yaml` "
+                  "(the paper's method where it is public):", "", "| setting | this run | paper profile |",
+                  "|---|---|---|"]
+        lines += [f"| `{key}` | {ours} | {paper} |" for key, ours, paper in results["differs_from_paper"]]
+        lines += [""]
     lines += ["## Wall time", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in results.get("timings_s", {}).items()]
     lines += ["", f"Settings: `{json.dumps(results.get('settings', {}))}`", ""]
@@ -85,10 +94,10 @@ def render_markdown(results: dict) -> str:
 
 
 def write_report(run_dir: Path, task: str, profile: str, evals: dict, curves: dict, demos: Path, timings: dict,
-                 settings, eval_curves: dict | None = None) -> Path:
+                 settings, eval_curves: dict | None = None, differences: list | None = None) -> Path:
     report = Path(run_dir) / "report"
     report.mkdir(parents=True, exist_ok=True)
-    results = build_results(task, profile, evals, curves, timings, settings, eval_curves)
+    results = build_results(task, profile, evals, curves, timings, settings, eval_curves, differences)
     plot_curves(results["finetune_curves"], report / "finetune_curves.png", results["finetune_evaluations"])
     results["media_note"] = plot_demo_media(demos, report)
     (report / "report.md").write_text(render_markdown(results))
