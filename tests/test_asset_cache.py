@@ -215,9 +215,10 @@ def test_concurrent_processes_agree_on_one_valid_entry(cache_root, tmp_path):
     ]
     for p in procs:
         p.start()
-    outcomes = [results.get(timeout=30) for _ in procs]
+    # hang guards, not timings: four spawned interpreters import torch, which takes over 30 s on a busy 2-core machine
+    outcomes = [results.get(timeout=180) for _ in procs]
     for p in procs:
-        p.join(timeout=30)
+        p.join(timeout=60)
         assert p.exitcode == 0
     assert len(list(log.iterdir())) >= 2  # the workers really raced (several builds ran)
     folders = {folder for folder, _ in outcomes}
