@@ -148,6 +148,19 @@ def test_a_rollout_without_reward_signal_moves_the_critic_not_the_actor(tmp_path
     assert losses["actor_skipped_no_signal"] == 0.0 and "surrogate" in losses
 
 
+def test_the_shuffled_advantage_control_permutes_the_same_advantages(tmp_path):
+    """The control run's advantages are the same values as the real run's, in an order unrelated to the actions."""
+    advantages = {}
+    for shuffle in (False, True):
+        runner = make_runner(make_cfg(write_checkpoint(tmp_path / f"{shuffle}.pt"), shuffle_advantages=shuffle),
+                             env=env_with_signal())
+        rollout_and_update(runner)
+        advantages[shuffle] = runner.alg.storage.advantages.reshape(-1).clone()
+    real, control = advantages[False], advantages[True]
+    assert torch.equal(real.sort().values, control.sort().values)
+    assert not torch.equal(real, control)
+
+
 def test_target_kl_stops_the_epochs(tmp_path):
     ckpt = write_checkpoint(tmp_path / "final.pt")
     free = rollout_and_update(make_runner(make_cfg(ckpt, num_learning_epochs=5, target_kl=None), env=env_with_signal()))

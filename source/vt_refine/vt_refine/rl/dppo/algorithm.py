@@ -104,6 +104,7 @@ class DPPO:
         hold_obs_low: list[float] | None,
         hold_obs_high: list[float] | None,
         success_return_threshold: float,
+        shuffle_advantages: bool,
         max_iterations: int | None = None,
         device: str = "cpu",
         multi_gpu_cfg: dict | None = None,
@@ -152,6 +153,7 @@ class DPPO:
         self.hold_obs_key = hold_obs_key
         self._hold_range = self._hold_limits(hold_obs_low, hold_obs_high, actor.cfg.action_dim, device)
         self.success_return_threshold = success_return_threshold
+        self.shuffle_advantages = shuffle_advantages
 
         self.actor_optimizer = torch.optim.AdamW(actor.trainable_parameters(), lr=actor_learning_rate,
                                                  weight_decay=actor_weight_decay)
@@ -218,6 +220,10 @@ class DPPO:
                                                      self.lam)
         st.returns.copy_(returns)
         st.advantages.copy_(normalize_advantages(advantages))
+        if self.shuffle_advantages:  # the control run: advantages unrelated to the actions, seeded per iteration
+            flat = st.advantages.reshape(-1)
+            order = torch.randperm(flat.numel(), generator=torch.Generator().manual_seed(self.iteration))
+            st.advantages.copy_(flat[order.to(flat.device)].view_as(st.advantages))
         self._explained_variance = explained_variance(st.values, returns)
         # a rollout whose rewards are all equal (e.g. no success anywhere) says nothing about the actions: its
         # normalised advantages would be the critic's errors at unit scale, and the actor would move on noise

@@ -158,6 +158,10 @@ class DPPOAlgorithmCfg:
     """Upper ends of the range of ``hold_obs_low``."""
     success_return_threshold: float = SUCCESS_RETURN_THRESHOLD
     """An episode counts as a success when its return reaches this (sparse reward: 1 on success)."""
+    shuffle_advantages: bool = False
+    """Control experiment, off in every profile: each rollout's normalised advantages are permuted over its
+    decisions (same values, no relation to the actions taken) before the update, so a run measures what updates
+    of the same size and statistics do to the policy without a learning signal."""
 
 
 @configclass
