@@ -62,16 +62,19 @@ def add_physics_material(
     return material
 
 
-def _bind_material(prim: Usd.Prim, material: UsdShade.Material | None):
-    if material is not None:
-        UsdShade.MaterialBindingAPI.Apply(prim).Bind(
-            material, UsdShade.Tokens.weakerThanDescendants, "physics"
-        )
-
-
-def _color(prim: Usd.Prim, rgb: Vec3 | None):
+def _finish_shape(prim: Usd.Prim, collide: bool, material: UsdShade.Material | None, rgb: Vec3 | None,
+                  approximation: str | None = None) -> Usd.Prim:
+    """Make a defined shape a collider (bound to ``material``, a mesh with its collider ``approximation``) and give it
+    a display colour; the tail every ``add_*`` shape shares."""
+    if collide:
+        UsdPhysics.CollisionAPI.Apply(prim)
+        if approximation is not None:
+            UsdPhysics.MeshCollisionAPI.Apply(prim).CreateApproximationAttr(approximation)
+        if material is not None:
+            UsdShade.MaterialBindingAPI.Apply(prim).Bind(material, UsdShade.Tokens.weakerThanDescendants, "physics")
     if rgb is not None:
         UsdGeom.Gprim(prim).CreateDisplayColorAttr(Vt.Vec3fArray([Gf.Vec3f(*[float(c) for c in rgb])]))
+    return prim
 
 
 def add_rigid_body(
@@ -118,11 +121,7 @@ def add_box(
     cube.CreateSizeAttr(1.0)
     cube.CreateExtentAttr([Gf.Vec3f(-0.5, -0.5, -0.5), Gf.Vec3f(0.5, 0.5, 0.5)])
     set_pose(cube.GetPrim(), pos, quat, scale=size)
-    if collide:
-        UsdPhysics.CollisionAPI.Apply(cube.GetPrim())
-        _bind_material(cube.GetPrim(), material)
-    _color(cube.GetPrim(), color)
-    return cube.GetPrim()
+    return _finish_shape(cube.GetPrim(), collide, material, color)
 
 
 def add_capsule(
@@ -143,11 +142,7 @@ def add_capsule(
     capsule.CreateHeightAttr(float(length))
     capsule.CreateAxisAttr(axis)
     set_pose(capsule.GetPrim(), pos, quat)
-    if collide:
-        UsdPhysics.CollisionAPI.Apply(capsule.GetPrim())
-        _bind_material(capsule.GetPrim(), material)
-    _color(capsule.GetPrim(), color)
-    return capsule.GetPrim()
+    return _finish_shape(capsule.GetPrim(), collide, material, color)
 
 
 def add_mesh(
@@ -173,12 +168,7 @@ def add_mesh(
     mesh.CreateSubdivisionSchemeAttr(UsdGeom.Tokens.none)
     lo, hi = np.asarray(vertices).min(0), np.asarray(vertices).max(0)
     mesh.CreateExtentAttr([Gf.Vec3f(*lo.tolist()), Gf.Vec3f(*hi.tolist())])
-    if collide:
-        UsdPhysics.CollisionAPI.Apply(mesh.GetPrim())
-        UsdPhysics.MeshCollisionAPI.Apply(mesh.GetPrim()).CreateApproximationAttr(approximation)
-        _bind_material(mesh.GetPrim(), material)
-    _color(mesh.GetPrim(), color)
-    return mesh.GetPrim()
+    return _finish_shape(mesh.GetPrim(), collide, material, color, approximation)
 
 
 def add_joint(

@@ -22,8 +22,7 @@ class PegInHoleAlohaEnvCfg(AssemblyEnvCfg):
     task: AssemblyTaskCfg = AssemblyTaskCfg(
         assembly="00186",
         # play 3.3 mm (3.7 across the flats); in the 33 mm hole the peg can lean atan(6.6 / 33) = 11.3 deg
-        success=AssemblySuccessCfg(xy_threshold=4.5 * MM, depth_tolerance=2.0 * MM, overshoot_tolerance=3.0 * MM,
-                                   max_tilt_deg=15.0),
+        success=AssemblySuccessCfg(xy_threshold=4.5 * MM, max_tilt_deg=15.0),
     )
 
 
@@ -34,8 +33,7 @@ class NutBoltAlohaEnvCfg(AssemblyEnvCfg):
     task: AssemblyTaskCfg = AssemblyTaskCfg(
         assembly="00581",
         # play 1.9 mm; on the head the 23.4 mm nut can lean atan(3.8 / 23.4) = 9.2 deg
-        success=AssemblySuccessCfg(xy_threshold=2.5 * MM, depth_tolerance=2.0 * MM, overshoot_tolerance=3.0 * MM,
-                                   max_tilt_deg=12.0),
+        success=AssemblySuccessCfg(xy_threshold=2.5 * MM, max_tilt_deg=12.0),
     )
 
 
@@ -46,8 +44,7 @@ class BayonetAlohaEnvCfg(AssemblyEnvCfg):
     task: AssemblyTaskCfg = AssemblyTaskCfg(
         assembly="00446",
         # play 1.8 mm; 40 mm engaged: atan(3.6 / 40) = 5.1 deg, and a seated flange holds it level
-        success=AssemblySuccessCfg(xy_threshold=2.5 * MM, depth_tolerance=2.0 * MM, overshoot_tolerance=3.0 * MM,
-                                   max_tilt_deg=8.0),
+        success=AssemblySuccessCfg(xy_threshold=2.5 * MM, max_tilt_deg=8.0),
     )
 
 
@@ -58,8 +55,7 @@ class ConnectorAlohaEnvCfg(AssemblyEnvCfg):
     task: AssemblyTaskCfg = AssemblyTaskCfg(
         assembly="00081",
         # play 2.35 mm; 32.7 mm engaged: atan(4.7 / 32.7) = 8.2 deg
-        success=AssemblySuccessCfg(xy_threshold=3.0 * MM, depth_tolerance=2.0 * MM, overshoot_tolerance=3.0 * MM,
-                                   max_tilt_deg=10.0),
+        success=AssemblySuccessCfg(xy_threshold=3.0 * MM, max_tilt_deg=10.0),
     )
 
 
