@@ -200,3 +200,18 @@ def test_separate_tactile_encoder_keeps_the_visual_feature_free_of_taxels():
         encoder({"point_cloud": visual, "joint_pos": joints})
     with pytest.raises(ValueError, match="tactile_encoder"):
         PointEncoderCfg(tactile_encoder="late")
+
+
+def test_no_state_encoder_widths_put_the_normalised_joints_themselves_in_the_condition():
+    from vt_refine.policies.diffusion.encoders import ObservationEncoder
+
+    cfg = small_cfg(state_encoder=StateEncoderCfg(hidden_dims=()))
+    encoder = ObservationEncoder(cfg).eval()
+    assert encoder.cond_dim == cfg.obs_steps * (cfg.point_encoder.out_dim + cfg.joint_dim)
+    obs = batch_obs(cfg, 3)
+    with torch.no_grad():
+        cond = encoder(obs)
+    joints = cond[:, cfg.obs_steps * cfg.point_encoder.out_dim:].reshape(3, cfg.obs_steps, -1)  # points first
+    torch.testing.assert_close(joints, obs["joint_pos"])
+    with pytest.raises(ValueError, match="positive widths"):
+        StateEncoderCfg(hidden_dims=(16, 0))

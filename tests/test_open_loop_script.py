@@ -80,7 +80,8 @@ def files(tmp_path_factory):
                              state_encoder=StateEncoderCfg(hidden_dims=(16,)),
                              unet=UnetCfg(down_dims=(16, 32), kernel_size=3, diffusion_step_embed_dim=8),
                              diffusion=DiffusionCfg(denoising_steps=10, ddim_steps=5))
-    stats = {"actions": {"min": -np.ones(16), "max": np.ones(16)}, "joint_pos": {"min": -np.ones(16), "max": np.ones(16)}}
+    unit_range = {"min": -np.ones(16), "max": np.ones(16)}
+    stats = {"actions": dict(unit_range), "joint_pos": dict(unit_range)}
     checkpoint = save_checkpoint(root / "policy.pt", DiffusionPolicy.from_stats(cfg, stats), task_id=TASK)
     return root, checkpoint
 
@@ -95,6 +96,9 @@ def test_prints_errors_per_phase_and_sampler_next_to_the_reference(script, files
         for key in ("ddim", "ddpm", "reference_repeat_first_action"):
             assert set(entry[key]) == {"left", "right", "fingers"}, (phase, key)
         assert entry["ddim"]["left"] > 0.0  # an untrained policy misses
+        for stat in ("median", "p90"):
+            for key in ("left", "right", "fingers"):
+                assert 0.0 <= entry[f"ddim_{stat}"][key] <= entry["ddim_p90"][key] + 1e-9, (phase, stat, key)
     assert report["phases"]["approach"]["windows"] == 8  # pregrasp + approach: 20 windows to draw 8 from
 
 

@@ -168,11 +168,12 @@ class StateEncoderCfg(_CfgBase):
     """MLP on the joint positions of one observation step."""
 
     hidden_dims: tuple[int, ...] = (64, 64)
-    """Layer widths; the last is the per-step feature size (paper: 64/64)."""
+    """Layer widths; the last is the per-step feature size (paper: 64/64). Empty: no MLP, the normalised joints
+    themselves join the condition (as diffusion_policy conditions on low-dim observations)."""
 
     def __post_init__(self) -> None:
-        _check(len(self.hidden_dims) > 0 and all(h > 0 for h in self.hidden_dims),
-               f"state_encoder.hidden_dims must be a non-empty list of positive widths, got {self.hidden_dims}")
+        _check(all(h > 0 for h in self.hidden_dims),
+               f"state_encoder.hidden_dims must be a list of positive widths (empty: none), got {self.hidden_dims}")
 
 
 @dataclass

@@ -120,7 +120,8 @@ class PointNetEncoder(nn.Module):
 
 
 class JointEncoder(nn.Module):
-    """MLP on the joint positions of one step: Linear -> Mish -> ... -> Linear (no output activation)."""
+    """MLP on the joint positions of one step: Linear -> Mish -> ... -> Linear (no output activation); with no
+    hidden widths the identity (the normalised joints are the feature)."""
 
     def __init__(self, joint_dim: int, cfg: StateEncoderCfg):
         super().__init__()
