@@ -57,6 +57,21 @@ def test_pad_centre_error_of_a_known_joint_offset():
     torch.testing.assert_close(finger_errors, torch.full((4,), 0.5, dtype=torch.float64))  # 1 mm on one of two
 
 
+def test_holding_the_observed_joints_scores_zero_on_a_still_demo_and_the_offset_on_a_moved_one():
+    from vt_refine.app.open_loop import hold_errors_mm
+
+    lo, hi = _limits()
+    torch.manual_seed(1)
+    still = ((torch.rand(3, 1, 16, dtype=torch.float64) - 0.5) * 0.4).expand(3, 16, 16)  # one target held
+    joints = lo + (still[:, 0] + 1.0) * 0.5 * (hi - lo)  # the joints that target commands [rad, m]
+    errors = hold_errors_mm(joints, still, TE, lo, hi)
+    assert all(float(v.abs().max()) < 1e-9 for v in errors.values())
+    opened = joints.clone()
+    opened[:, 6] += 0.002  # the left finger 2 mm further out than the demo holds it
+    torch.testing.assert_close(hold_errors_mm(opened, still, TE, lo, hi)["fingers"],
+                               torch.full((3,), 1.0, dtype=torch.float64))  # 2 mm on one of two openings
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     from vt_refine.data.demo_writer import DemoWriter
@@ -93,7 +108,7 @@ def test_prints_errors_per_phase_and_sampler_next_to_the_reference(script, files
     assert list(report["phases"]) == ["approach", "grasp", "lift", "align", "insert"]
     for phase, entry in report["phases"].items():
         assert 1 <= entry["windows"] <= 8
-        for key in ("ddim", "ddpm", "reference_repeat_first_action"):
+        for key in ("ddim", "ddpm", "reference_repeat_first_action", "reference_hold_observed_joints"):
             assert set(entry[key]) == {"left", "right", "fingers"}, (phase, key)
         assert entry["ddim"]["left"] > 0.0  # an untrained policy misses
         for stat in ("median", "p90"):

@@ -6,8 +6,9 @@ kinematics to its grasp frame, the point midway between the two pads. The error 
 Te executed steps of the distance between predicted and demonstrated pad centres, per arm, and of the finger
 openings. Windows are grouped by the expert's phase at their first step (recorded in the demos as
 ``states/expert_phase``): approach, grasp, lift, align, insert. A reference repeats the demo's own first action
-of the chunk (what a policy that only holds its current target would score). Each sampler's mean comes with the
-windows' median and 90th percentile.
+of the chunk (what a policy that only holds its current target would score), a second holds the last observed
+joints (where the demo's target is nearly the joints themselves, e.g. while the fingers close, a policy should
+do as well). Each sampler's mean comes with the windows' median and 90th percentile.
 
 Use held-out demos (collected with another seed), not the training windows: the question is whether the policy
 generalises where precision matters (align, insert), not whether it memorised.
@@ -37,26 +38,42 @@ def pad_centres(actions, lo, hi):
     Returns:
         (left, right, fingers): Tensors of shape (..., 3), (..., 3) [m] and (..., 2) [m] (left, right opening).
     """
+    return joint_pad_centres(lo + (actions.double().clamp(-1.0, 1.0) + 1.0) * 0.5 * (hi - lo))
+
+
+def joint_pad_centres(q):
+    """(left, right, fingers) as :func:`pad_centres` for joint positions ``q``, Tensor of shape (..., 16) [rad, m]."""
     import torch
 
     from ..assets.kinematics import ArmKinematics
 
-    q = lo + (actions.double().clamp(-1.0, 1.0) + 1.0) * 0.5 * (hi - lo)
-    flat = q.reshape(-1, 16)
+    flat = q.double().reshape(-1, 16)
     left = ArmKinematics("left").forward(flat[:, 0:6])[:, :3, 3]
     right = ArmKinematics("right").forward(flat[:, 8:14])[:, :3, 3]
     fingers = torch.stack([flat[:, 6] - flat[:, 7], flat[:, 14] - flat[:, 15]], dim=-1)  # mirrored fingers
-    shape = actions.shape[:-1]
+    shape = q.shape[:-1]
     return left.reshape(*shape, 3), right.reshape(*shape, 3), fingers.reshape(*shape, 2)
+
+
+def _errors_mm(found, wanted) -> dict:
+    """Mean over steps of the distances [mm] between two (left, right, fingers) triples of shape (B, T, .);
+    {"left", "right", "fingers"}, each Tensor of shape (B,)."""
+    (fl, fr, ff), (wl, wr, wf) = found, wanted
+    return {"left": 1000 * (fl - wl).norm(dim=-1).mean(-1), "right": 1000 * (fr - wr).norm(dim=-1).mean(-1),
+            "fingers": 1000 * (ff - wf).abs().mean(dim=(-1, -2))}
 
 
 def chunk_errors_mm(predicted, demo, executed: int, lo, hi) -> dict:
     """Per-window mean errors [mm] over the first ``executed`` steps of two chunks (B, Ta, 16) of task actions:
     {"left", "right", "fingers"}, each Tensor of shape (B,)."""
-    pl, pr, pf = pad_centres(predicted[:, :executed], lo, hi)
-    dl, dr, df = pad_centres(demo[:, :executed], lo, hi)
-    return {"left": 1000 * (pl - dl).norm(dim=-1).mean(-1), "right": 1000 * (pr - dr).norm(dim=-1).mean(-1),
-            "fingers": 1000 * (pf - df).abs().mean(dim=(-1, -2))}
+    return _errors_mm(pad_centres(predicted[:, :executed], lo, hi), pad_centres(demo[:, :executed], lo, hi))
+
+
+def hold_errors_mm(joint_pos, demo, executed: int, lo, hi) -> dict:
+    """Per-window mean errors [mm] of holding the observed joints ``joint_pos`` (B, 16) [rad, m] against the demo
+    chunk's first ``executed`` steps (B, Ta, 16) of task actions: {"left", "right", "fingers"}, Tensors (B,)."""
+    held = joint_pad_centres(joint_pos[:, None])  # (B, 1, .): broadcast over the steps
+    return _errors_mm(held, pad_centres(demo[:, :executed], lo, hi))
 
 
 def open_loop_report(policy, dataset, phases, windows_per_phase: int = 64, samplers: Sequence[str] = ("ddim",),
@@ -103,5 +120,8 @@ def open_loop_report(policy, dataset, phases, windows_per_phase: int = 64, sampl
         entry["reference_repeat_first_action"] = {
             k: round(float(v.mean()), 2) for k, v in
             chunk_errors_mm(demo[:, :1].expand_as(demo), demo, executed, lo, hi).items()}
+        entry["reference_hold_observed_joints"] = {
+            k: round(float(v.mean()), 2) for k, v in
+            hold_errors_mm(obs["joint_pos"][:, -1], demo, executed, lo, hi).items()}
         report["phases"][group] = entry
     return report
