@@ -29,13 +29,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--samplers", nargs="+", choices=["ddim", "ddpm"], default=["ddim"])
     parser.add_argument("--windows", type=int, default=64, help="demo windows scored per phase")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--noises", type=int, default=1,
+                        help="initial noises per window; > 1 also reports the error of their mean chunk (the policy's "
+                             "bias) and their spread around it")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.windows < 1:
-        print("open_loop_error: error: --windows must be at least 1", file=sys.stderr)
+    if args.windows < 1 or args.noises < 1:
+        print("open_loop_error: error: --windows and --noises must be at least 1", file=sys.stderr)
         return 2
 
     from vt_refine.data.demo_dataset import DemoChunkDataset
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
               "collect new ones)" if "expert_phase" in str(error) else f"open_loop_error: error: {error}",
               file=sys.stderr)
         return 2
-    report = open_loop_report(policy, dataset, phases, args.windows, args.samplers, args.seed)
+    report = open_loop_report(policy, dataset, phases, args.windows, args.samplers, args.seed, args.noises)
     report = {"checkpoint": args.checkpoint, "datasets": args.datasets, "modality": args.modality, **report}
     print(json.dumps(report, indent=2))
     return 0

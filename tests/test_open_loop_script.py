@@ -72,6 +72,38 @@ def test_holding_the_observed_joints_scores_zero_on_a_still_demo_and_the_offset_
                                torch.full((3,), 1.0, dtype=torch.float64))  # 2 mm on one of two openings
 
 
+def test_several_noises_split_the_miss_into_the_mean_chunks_bias_and_the_spread_around_it():
+    """A policy whose chunks are the demo's with the left finger 2 mm out for even noise seeds and 2 mm in for odd
+    ones: each chunk misses by 1 mm (2 mm on one of two openings), their mean not at all, the spread is 1 mm."""
+    from types import SimpleNamespace
+
+    from vt_refine.app.open_loop import open_loop_report
+    from vt_refine.expert.scripted_expert import PHASES
+
+    lo, hi = _limits()
+    offset = 2 * 0.002 / float(hi[6] - lo[6])  # 2 mm of the left finger, in action units
+
+    class TwoSidedPolicy:
+        cfg = SimpleNamespace(act_steps=TE)
+
+        def predict_chunk(self, obs, sampler, deterministic, generator):
+            chunk = obs["demo_chunk"].clone()
+            chunk[..., 6] += offset if generator.initial_seed() % 2 == 0 else -offset
+            return chunk
+
+    torch.manual_seed(2)
+    chunks = (torch.rand(6, 16, 16, dtype=torch.float64) - 0.5) * 0.4
+    dataset = [{"obs": {"demo_chunk": c, "joint_pos": torch.zeros(2, 16, dtype=torch.float64)}, "actions": c}
+               for c in chunks]
+    phases = torch.full((6,), PHASES.index("align"))
+    entry = open_loop_report(TwoSidedPolicy(), dataset, phases, windows_per_phase=6, noises=2)["phases"]["align"]
+    assert entry["ddim"]["fingers"] == pytest.approx(1.0) and entry["ddim"]["left"] == pytest.approx(0.0, abs=1e-6)
+    assert entry["ddim_mean_of_2_noises"]["fingers"] == pytest.approx(0.0, abs=1e-6)
+    assert entry["ddim_spread_around_it"]["fingers"] == pytest.approx(1.0)
+    single = open_loop_report(TwoSidedPolicy(), dataset, phases, windows_per_phase=6)["phases"]["align"]
+    assert "ddim_spread_around_it" not in single and single["ddim"] == entry["ddim"]
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     from vt_refine.data.demo_writer import DemoWriter

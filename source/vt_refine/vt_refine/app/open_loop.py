@@ -77,7 +77,7 @@ def hold_errors_mm(joint_pos, demo, executed: int, lo, hi) -> dict:
 
 
 def open_loop_report(policy, dataset, phases, windows_per_phase: int = 64, samplers: Sequence[str] = ("ddim",),
-                     seed: int = 0) -> dict:
+                     seed: int = 0, noises: int = 1) -> dict:
     """The per-phase report (see the module docstring).
 
     Args:
@@ -85,6 +85,8 @@ def open_loop_report(policy, dataset, phases, windows_per_phase: int = 64, sampl
         dataset: Its demo windows (``__getitem__`` -> {"obs", "actions"}), held out from training.
         phases: Tensor of shape (len(dataset),): the expert's phase index (into ``expert.PHASES``) of each window.
         windows_per_phase: Windows drawn per phase group (fewer where the demos have fewer).
+        noises: Initial noises sampled per window (seeds ``seed``, ``seed + 1``, ...); with more than one, the error
+            of their mean chunk and their spread around it are reported too.
     """
     import torch
 
@@ -110,9 +112,19 @@ def open_loop_report(policy, dataset, phases, windows_per_phase: int = 64, sampl
         entry = {"windows": len(items)}
         for sampler in samplers:
             with torch.no_grad():
-                predicted = policy.predict_chunk(obs, sampler=sampler, deterministic=True,
-                                                 generator=torch.Generator().manual_seed(seed))
+                chunks = [policy.predict_chunk(obs, sampler=sampler, deterministic=True,
+                                               generator=torch.Generator().manual_seed(seed + n))
+                          for n in range(noises)]
+            predicted = chunks[0]
             errors = chunk_errors_mm(predicted, demo, executed, lo, hi)
+            if noises > 1:  # is the miss the policy's mean or its sampling? Bias of the mean chunk, spread around it
+                pads = [torch.stack(p) for p in zip(*(pad_centres(c[:, :executed], lo, hi) for c in chunks))]
+                mean = [p.mean(0) for p in pads]  # (left, right, fingers), each (B, Te, .)
+                entry[f"{sampler}_mean_of_{noises}_noises"] = {k: round(float(v.mean()), 2) for k, v in _errors_mm(
+                    mean, pad_centres(demo[:, :executed], lo, hi)).items()}
+                spread = [_errors_mm([p[n] for p in pads], mean) for n in range(noises)]
+                entry[f"{sampler}_spread_around_it"] = {k: round(float(torch.stack([e[k] for e in spread]).mean()), 2)
+                                                        for k in spread[0]}
             entry[sampler] = {k: round(float(v.mean()), 2) for k, v in errors.items()}
             # a mean of a few large misses (a step early or late) and a uniform imprecision look alike; these tell
             entry[f"{sampler}_median"] = {k: round(float(v.median()), 2) for k, v in errors.items()}
