@@ -261,6 +261,8 @@ class AssemblyPhysicsCfg(PresetCfg):
             # pyramidal friction cones: 3x cheaper than elliptic on CPU, and grasps still hold
             cone="pyramidal",
             impratio=1.0,
+            # a cap, not a cost: the solver stops once converged. Expert on peg-in-hole, 20 episodes at 10 envs: 20/20
+            # with 5, 10, 20 and 50 iterations, 132 / 108 / 104 / 115 s (beside other jobs: the same within noise)
             iterations=50,
             ls_iterations=50,
             # per-world buffers: grasps peak at ~200 contacts on peg-in-hole and ~250 on the nut (finger links and
@@ -275,7 +277,8 @@ class AssemblyPhysicsCfg(PresetCfg):
         # a 5 mm contact gap: the 0.1 m default floods the contact buffers with far-away pairs
         default_shape_cfg=NewtonShapeCfg(gap=0.005),
         # two solver substeps (240 Hz): MuJoCo's contact time constant must exceed 2 solver steps, and a 10 ms
-        # one (the pads' and parts' solref) is what keeps a squeezed part from sinking into the pads
+        # one (the pads' and parts' solref) is what keeps a squeezed part from sinking into the pads. Measured (the
+        # expert as above): 1 substep 5/20 (the grasps slip, 97 s), 2 20/20 (115 s), 3 20/20 (161 s)
         num_substeps=2,
         use_cuda_graph=True,
     )
