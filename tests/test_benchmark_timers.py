@@ -3,7 +3,7 @@ twice (a sensor updated lazily inside an observation term belongs to the sensor 
 
 import time
 
-from vt_refine.app.benchmark import _Timers
+from vt_refine.app.benchmark import EnvStepTimers
 
 
 class _Scene:
@@ -17,7 +17,7 @@ class _Scene:
 
 def test_nested_parts_keep_their_own_time():
     scene = _Scene()
-    timers = _Timers(sync=lambda: None)
+    timers = EnvStepTimers(sync=lambda: None)
     timers.wrap(scene, "sensor", "sensor")
     timers.wrap(scene, "observe", "observations")
     start = time.perf_counter()

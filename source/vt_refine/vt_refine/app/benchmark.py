@@ -55,7 +55,7 @@ def measure_env_throughput(task: str, num_envs: int, device: str | None, steps: 
         env.close()
 
 
-class _Timers:
+class EnvStepTimers:
     """Wall time [s] per part of the env step, by wrapping methods of live objects. Each part keeps its own time
     only: a wrapped call inside another (a sensor updated lazily when an observation or reward term reads it) is
     taken out of the enclosing part, so the parts add up to the step without double counting."""
@@ -84,6 +84,24 @@ class _Timers:
 
         setattr(obj, name, timed)
 
+    def wrap_env(self, env) -> None:
+        """Time the parts of a manager-based env's step: physics, action, rewards/terminations, resets,
+        observations, the tactile sensor and the camera (when the scene has them), the scene update."""
+        self.wrap(env.sim, "step", "physics")
+        self.wrap(env.action_manager, "process_action", "action")
+        self.wrap(env.action_manager, "apply_action", "action")
+        self.wrap(env.scene, "write_data_to_sim", "action")
+        self.wrap(env.termination_manager, "compute", "rewards_terminations")
+        self.wrap(env.reward_manager, "compute", "rewards_terminations")
+        self.wrap(env, "_reset_idx", "resets")
+        self.wrap(env.observation_manager, "compute", "observations")
+        sensors = env.scene.sensors
+        if "tactile" in sensors:
+            self.wrap(sensors["tactile"], "_update_buffers_impl", "tactile_sensor")
+        if "camera" in sensors:
+            self.wrap(sensors["camera"], "_update_buffers_impl", "camera")
+        self.wrap(env.scene, "update", "scene_update")
+
 
 def measure_floor_and_split(task: str, num_envs: int, device: str | None, steps: int, seed: int = 0,
                             warmup: int = 5) -> dict:
@@ -103,21 +121,8 @@ def measure_floor_and_split(task: str, num_envs: int, device: str | None, steps:
 
     try:
         _, expert = start_expert(env, seed=seed)
-        timers = _Timers(sync)
-        timers.wrap(env.sim, "step", "physics")
-        timers.wrap(env.action_manager, "process_action", "action")
-        timers.wrap(env.action_manager, "apply_action", "action")
-        timers.wrap(env.scene, "write_data_to_sim", "action")
-        timers.wrap(env.termination_manager, "compute", "rewards_terminations")
-        timers.wrap(env.reward_manager, "compute", "rewards_terminations")
-        timers.wrap(env, "_reset_idx", "resets")
-        timers.wrap(env.observation_manager, "compute", "observations")
-        sensors = env.scene.sensors
-        if "tactile" in sensors:
-            timers.wrap(sensors["tactile"], "_update_buffers_impl", "tactile_sensor")
-        if "camera" in sensors:
-            timers.wrap(sensors["camera"], "_update_buffers_impl", "camera")
-        timers.wrap(env.scene, "update", "scene_update")
+        timers = EnvStepTimers(sync)
+        timers.wrap_env(env)
         for _ in range(warmup):
             env.step(expert.act())
         timers.total.clear()
@@ -170,7 +175,8 @@ def run_env_benchmark(task: str, num_envs_list: list[int], device: str | None, s
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("{")), None)
         if proc.returncode != 0 or line is None:
-            raise UserError(f"benchmark with num_envs={num_envs} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+            raise UserError(f"benchmark with num_envs={num_envs} failed (exit {proc.returncode}):\n"
+                            f"{proc.stderr[-2000:]}")
         results.append(json.loads(line))
         row = results[-1]
         floor_text = f" (floor {row['floor_env_steps_per_s']}, ratio {row['ratio_env_to_floor']})" if floor else ""

@@ -37,6 +37,7 @@ def benchmark_finetune(task: str, checkpoint, runner: dict, num_envs: int, itera
 
     from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper, create_rsl_rl_runner
 
+    from ..benchmark import EnvStepTimers
     from ..envs import make_env
     from ..finetune import finetune_agent_cfg
     from ..profile import FinetuneSettings
@@ -46,10 +47,14 @@ def benchmark_finetune(task: str, checkpoint, runner: dict, num_envs: int, itera
     try:
         vec = RslRlVecEnvWrapper(env, clip_actions=agent_cfg.clip_actions)
         alg = create_rsl_rl_runner(vec, agent_cfg, log_dir=tempfile.mkdtemp(prefix="bench_dppo_")).alg
+        cuda = str(env.device).startswith("cuda")
+        timers = EnvStepTimers(torch.cuda.synchronize if cuda else lambda: None)
+        timers.wrap_env(env)  # the env step's split inside the rollout, as `vt-refine benchmark --floor` splits it
         rows = []
         obs = vec.get_observations()
         for _ in range(iterations):
             t = {"actor_sampling": 0.0, "env_step": 0.0, "bookkeeping": 0.0}
+            timers.total.clear()
             alg.train_mode()
             start = time.perf_counter()
             with torch.inference_mode():
@@ -71,11 +76,15 @@ def benchmark_finetune(task: str, checkpoint, runner: dict, num_envs: int, itera
             losses = alg.update()
             update = time.perf_counter() - t0
             total = rollout + update
+            steps = int(agent_cfg.num_steps_per_env)
+            split = {k: round(1000 * v / steps, 2) for k, v in timers.total.items()}
+            split["other"] = round(1000 * (t["env_step"] - sum(timers.total.values())) / steps, 2)
             rows.append({"rollout_s": round(rollout, 2), "update_s": round(update, 2),
                          "update_share": round(update / total, 3), **{k: round(v, 2) for k, v in t.items()},
                          "gradient_steps": losses.get("gradient_steps"),
                          "actor_updated": "surrogate" in losses,
-                         "env_steps_per_s": round(vec.num_envs * int(agent_cfg.num_steps_per_env) / total, 1)})
+                         "env_steps_per_s": round(vec.num_envs * int(agent_cfg.num_steps_per_env) / total, 1),
+                         "env_step_split_ms_per_control_step": split})
             print(f"[benchmark_finetune] {rows[-1]}", file=sys.stderr, flush=True)
     finally:
         env.close()
