@@ -104,6 +104,19 @@ def test_several_noises_split_the_miss_into_the_mean_chunks_bias_and_the_spread_
     assert "ddim_spread_around_it" not in single and single["ddim"] == entry["ddim"]
 
 
+def test_follow_slopes_are_one_for_the_demos_own_chunks_and_zero_for_their_mean():
+    from vt_refine.app.open_loop import follow_slopes
+
+    lo, hi = _limits()
+    torch.manual_seed(3)
+    demo = (torch.rand(8, 16, 16, dtype=torch.float64) - 0.5) * 0.4
+    for side, slopes in follow_slopes(demo, demo, TE, lo, hi).items():
+        assert slopes == pytest.approx([1.0, 1.0, 1.0]), side
+    mean = demo.mean(0, keepdim=True).expand_as(demo)
+    for side, slopes in follow_slopes(mean, demo, TE, lo, hi).items():
+        assert slopes == pytest.approx([0.0, 0.0, 0.0], abs=1e-9), side  # one chunk for every window
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     from vt_refine.data.demo_writer import DemoWriter

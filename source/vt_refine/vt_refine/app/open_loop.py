@@ -8,7 +8,9 @@ openings. Windows are grouped by the expert's phase at their first step (recorde
 ``states/expert_phase``): approach, grasp, lift, align, insert. A reference repeats the demo's own first action
 of the chunk (what a policy that only holds its current target would score), a second holds the last observed
 joints (where the demo's target is nearly the joints themselves, e.g. while the fingers close, a policy should
-do as well). Each sampler's mean comes with the windows' median and 90th percentile.
+do as well). Each sampler's mean comes with the windows' median and 90th percentile, and with how much of the
+demos' variation across windows the policy follows per world axis (the slope of predicted on demonstrated pad
+centre: 1 follows each demo, 0 goes to their mean).
 
 Use held-out demos (collected with another seed), not the training windows: the question is whether the policy
 generalises where precision matters (align, insert), not whether it memorised.
@@ -76,6 +78,21 @@ def hold_errors_mm(joint_pos, demo, executed: int, lo, hi) -> dict:
     return _errors_mm(held, pad_centres(demo[:, :executed], lo, hi))
 
 
+def follow_slopes(predicted, demo, executed: int, lo, hi) -> dict:
+    """How much of the demos' variation the policy follows, per arm and world axis: the least-squares slope of the
+    predicted pad centre on the demo's across windows (each the mean over the first ``executed`` steps). 1: the
+    policy goes where each demo goes; 0: to the demos' mean whatever the window. Chunks: (B, Ta, 16) task actions.
+    Returns {"left": [x, y, z], "right": [x, y, z]}."""
+    found = pad_centres(predicted[:, :executed], lo, hi)
+    wanted = pad_centres(demo[:, :executed], lo, hi)
+    slopes = {}
+    for side, f, w in (("left", found[0], wanted[0]), ("right", found[1], wanted[1])):
+        f, w = f.mean(1), w.mean(1)  # (B, 3)
+        d = w - w.mean(0)
+        slopes[side] = [round(float(v), 2) for v in ((f - w.mean(0)) * d).sum(0) / (d * d).sum(0).clamp_min(1e-12)]
+    return slopes
+
+
 def open_loop_report(policy, dataset, phases, windows_per_phase: int = 64, samplers: Sequence[str] = ("ddim",),
                      seed: int = 0, noises: int = 1) -> dict:
     """The per-phase report (see the module docstring).
@@ -129,6 +146,7 @@ def open_loop_report(policy, dataset, phases, windows_per_phase: int = 64, sampl
             # a mean of a few large misses (a step early or late) and a uniform imprecision look alike; these tell
             entry[f"{sampler}_median"] = {k: round(float(v.median()), 2) for k, v in errors.items()}
             entry[f"{sampler}_p90"] = {k: round(float(v.quantile(0.9)), 2) for k, v in errors.items()}
+            entry[f"{sampler}_follows_demo_variation"] = follow_slopes(predicted, demo, executed, lo, hi)
         entry["reference_repeat_first_action"] = {
             k: round(float(v.mean()), 2) for k, v in
             chunk_errors_mm(demo[:, :1].expand_as(demo), demo, executed, lo, hi).items()}
