@@ -66,7 +66,7 @@ class FinetuneSettings:
     reward during fine-tuning; 0 = the paper's sparse reward alone. Below 0.5, so that an episode's return still
     tells a success (>= 1 - weight) from a failure (<= weight) at the 0.5 threshold. Measured at 0.3 (peg, VT from
     10/50, 10 iterations of 16 envs): 0/50 at actor lr 1e-4 (a shuffled-advantage control fell as far), 12/50 at
-    1e-5; no sparse-only run at 1e-5 yet to tell what the term adds (README)."""
+    1e-5, which continued to 24 iterations fell too (rollouts ~0); no sparse-only run at 1e-5 yet (README)."""
     runner: dict = field(default_factory=dict)
     """The section's fields of the DPPO runner cfg (nested like it: ``actor: {sampler: ddim}``), checked against
     :class:`~vt_refine.rl.dppo.config.DPPORunnerCfg` at load and applied to the task's registered cfg."""
