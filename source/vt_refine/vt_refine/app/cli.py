@@ -110,6 +110,13 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _probability(text: str) -> float:
+    value = _non_negative_float(text)
+    if value > 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text}")
+    return value
+
+
 def _add_common(parser: argparse.ArgumentParser, task: bool = True) -> None:
     if task:
         parser.add_argument("--task", default="VTRefine-PegInHole-Aloha", help="registered task id (see `vt-refine tasks`)")
@@ -146,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grasp_noise", type=_non_negative_float, default=0.0,
                    help="uniform +- noise [m] on how deep each hand reaches in along its fingers before closing (the "
                         "parts sit at varied places along the pads); 0 = one spot")
+    p.add_argument("--dagger_policy", default=None, metavar="CHECKPOINT",
+                   help="a DAgger round: this policy (a checkpoint of the same task) acts and the expert "
+                        "labels every step; every episode is kept, so --num_demos counts episodes")
+    p.add_argument("--dagger_beta", type=_probability, default=0.5,
+                   help="DAgger: probability that a decision (Te steps) of an env runs the expert, not the policy")
 
     p = sub.add_parser("pretrain", help="behaviour-clone a diffusion policy on demo files")
     _add_common(p)
@@ -234,6 +246,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     checkpoint = None
     if args.command in ("finetune", "evaluate"):
         check_checkpoint_file(args.checkpoint)
+    if args.command == "collect" and args.dagger_policy is not None:
+        check_checkpoint_file(args.dagger_policy)
     if args.command == "pretrain":
         check_dataset_files(args.dataset)
     for option, folder in (("output", args.command in ("pretrain", "finetune", "pipeline")), ("run", True)):
@@ -253,6 +267,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .checkpoint import Checkpoint
 
         checkpoint = Checkpoint.open(args.checkpoint).check_task(args.task)
+    if args.command == "collect" and args.dagger_policy is not None:
+        from .checkpoint import Checkpoint
+
+        checkpoint = Checkpoint.open(args.dagger_policy).check_task(args.task)
     if args.command == "tasks":
         from .envs import known_tasks
 
@@ -270,7 +288,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         result = collect_demos(args.task, args.num_demos, args.output, num_envs=args.num_envs, seed=args.seed,
                                device=device, keep_failed=args.keep_failed, recovery_noise=args.recovery_noise,
                                place_noise=args.place_noise, close_dwell=args.close_dwell,
-                               grasp_noise=args.grasp_noise)
+                               grasp_noise=args.grasp_noise, dagger_policy=checkpoint, dagger_beta=args.dagger_beta)
         print(f"[vt-refine collect] {result.demos_in_file} demos in {result.path}; expert success "
               f"{result.successes}/{result.episodes_run} ({result.success_rate:.0%}) in {result.seconds:.0f} s")
         return 0

@@ -8,6 +8,10 @@ requested count).
 
 Recorded per step (the obs *before* the action): every policy-group term's current frame (the env stacks
 the history; the dataset rebuilds it), the tactile image, the critic state, and the action.
+
+DAgger rounds (Ross et al. 2011; ``dagger_policy``): a pre-trained policy acts, per decision of Te steps and env
+(the expert's own action with probability ``dagger_beta``), and every step records what the expert would have done
+there, so the demos show corrections from the states the policy itself reaches.
 """
 
 from __future__ import annotations
@@ -62,6 +66,56 @@ def _current_frames(obs) -> dict:
     return frames
 
 
+class PolicyExecutor:
+    """What runs in a DAgger round: per decision (Te steps) and env, the expert's action with probability ``beta``,
+    else the policy's chunk; the expert's action stays the label either way."""
+
+    def __init__(self, actor, beta: float, generator):
+        """
+        Args:
+            actor: A :class:`~vt_refine.rl.dppo.actor.DiffusionActor` in its evaluation chain (``act``, ``act_steps``).
+            beta: Probability [0, 1] that an env's decision executes the expert's own actions.
+            generator: torch RNG of the choices and of the policy's initial noise (same seed -> same round).
+        """
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"beta must lie in [0, 1], got {beta}")
+        self.actor, self.beta, self.generator = actor, float(beta), generator
+        self.begin()
+
+    def begin(self) -> None:
+        """A new batch of episodes: the next step starts a decision."""
+        self._step = self.actor.act_steps
+        self._chunk = self._expert_acts = None
+
+    def __call__(self, obs, label):
+        """The action to execute (E, Da) given the env's observation groups and the expert's ``label`` (E, Da)."""
+        import torch
+
+        if self._step >= self.actor.act_steps:
+            num_envs = label.shape[0]
+            self._expert_acts = torch.rand(num_envs, generator=self.generator) < self.beta  # (E,)
+            if self._expert_acts.all():
+                self._chunk = None  # the policy is not asked: a beta = 1 round is the plain expert
+            else:
+                with torch.no_grad():
+                    self._chunk = self.actor.act(_as_tensordict(obs, num_envs), deterministic=True,
+                                                 generator=self.generator).actions  # (E, Ta, Da)
+            self._step = 0
+        step, self._step = self._step, self._step + 1
+        if self._chunk is None:
+            return label
+        expert = self._expert_acts.to(label.device)[:, None]
+        return torch.where(expert, label, self._chunk[:, step].to(label.dtype))
+
+
+def _as_tensordict(obs, num_envs: int):
+    """The env's observation groups (dicts of tensors) as the rsl-rl TensorDict a policy actor reads."""
+    from tensordict import TensorDict
+
+    return TensorDict({k: TensorDict(dict(v), batch_size=[num_envs]) if hasattr(v, "keys") else v
+                       for k, v in obs.items()}, batch_size=[num_envs])
+
+
 def collect_demos(
     task: str,
     num_demos: int,
@@ -76,6 +130,8 @@ def collect_demos(
     place_noise: float = 0.0,
     close_dwell: int = 0,
     grasp_noise: float = 0.0,
+    dagger_policy=None,
+    dagger_beta: float = 0.5,
 ) -> CollectResult:
     """Collect ``num_demos`` successful (or, with ``keep_failed``, any) expert episodes of ``task``.
 
@@ -89,6 +145,10 @@ def collect_demos(
             closing; 0 = close on arrival.
         grasp_noise: ``ScriptedExpertCfg.grasp_depth_noise`` [m]: uniform +- on how deep each hand reaches in
             before closing, so the parts sit at varied places along the pads; 0 = one spot.
+        dagger_policy: A checkpoint (path or :class:`~.checkpoint.Checkpoint`) of ``task``: a DAgger
+            round (see the module docstring); every episode is kept (its labels are corrections whatever the
+            outcome), so ``num_demos`` counts episodes.
+        dagger_beta: Probability that a decision of an env executes the expert instead of the policy.
     """
     import torch
     from tqdm import tqdm
@@ -122,6 +182,10 @@ def collect_demos(
         expert, rule = make_expert(env, seed, recovery_noise, place_noise, close_dwell, grasp_noise)
         geometry = expert.geometry
         obs, _ = env.reset()
+        executor = None
+        if dagger_policy is not None:
+            executor = _dagger_executor(env, obs, dagger_policy, dagger_beta, seed)
+            keep_failed = True
         frames = _current_frames(obs)
         frames["states/expert_phase"] = expert.phase.to(torch.float32)[:, None]
         expected = {key: (tuple(value.shape[1:]), "float32") for key, value in frames.items()}
@@ -130,6 +194,9 @@ def collect_demos(
                     "recovery_noise": float(recovery_noise), "place_noise": float(place_noise),
                     "close_dwell": int(close_dwell), "grasp_noise": float(grasp_noise),
                     "assembly": str(env.cfg.task.assembly), "clearance": float(geometry.clearance)}
+        if executor is not None:
+            env_args |= {"dagger_policy": str(getattr(dagger_policy, "path", dagger_policy)),
+                         "dagger_beta": float(dagger_beta)}
         start = time.perf_counter()
         with DemoWriter(output, task=task, env_args=env_args, expected=expected) as writer:
             remaining = writer.resume_count(num_demos)
@@ -142,7 +209,9 @@ def collect_demos(
             while remaining > 0 and runs < max_episodes:
                 # a fresh, seed-determined batch (resume continues the stream); the first keeps the env's first reset
                 obs = start_expert_batch(env, expert, seed, already + batch, obs if batch == already == 0 else None)
-                episode = run_expert_batch(env, expert, obs, rule)
+                if executor is not None:  # each batch's choices and policy noise from the seed alone, as the expert's
+                    executor.generator.manual_seed(seed + 7919 * (already + batch))
+                episode = run_expert_batch(env, expert, obs, rule, executor)
                 batch += 1
                 for e in range(num_envs):
                     if remaining <= 0:
@@ -167,6 +236,19 @@ def collect_demos(
         return CollectResult(output, in_file, runs, successes, time.perf_counter() - start)
     finally:
         env.close()
+
+
+def _dagger_executor(env, obs, checkpoint, beta: float, seed: int) -> PolicyExecutor:
+    """The :class:`PolicyExecutor` of a DAgger round: ``checkpoint``'s evaluation chain on ``env``."""
+    import torch
+
+    from .checkpoint import Checkpoint
+
+    if not isinstance(checkpoint, Checkpoint):
+        checkpoint = Checkpoint.open(checkpoint)
+    actor = checkpoint.eval_actor(_as_tensordict(obs, env.num_envs), env.action_manager.total_action_dim,
+                                  str(env.device))
+    return PolicyExecutor(actor, beta, torch.Generator().manual_seed(seed))
 
 
 def make_expert_env(task: str, num_envs: int, seed: int, device: str | None, overrides=()):
@@ -237,9 +319,10 @@ def expert_success(task: str, episodes: int, num_envs: int, seed: int, device: s
             "seconds": round(time.perf_counter() - start, 1)}
 
 
-def run_expert_batch(env, expert, obs, rule) -> dict:
+def run_expert_batch(env, expert, obs, rule, executor: PolicyExecutor | None = None) -> dict:
     """Play one synchronised batch of the expert; returns per-step frames/actions (T, E, ...), lengths and success
-    (E,), success judged by ``rule`` on the step each env's script finishes."""
+    (E,), success judged by ``rule`` on the step each env's script finishes. The actions are the expert's; what
+    runs is ``executor(obs, action)`` (a DAgger round) or the expert's, perturbed for recovery demos."""
     import torch
 
     from ..tasks.assembly.mdp.success import assembly_success
@@ -250,13 +333,16 @@ def run_expert_batch(env, expert, obs, rule) -> dict:
     alive = torch.ones(num_envs, dtype=torch.bool, device=env.device)
     length = torch.zeros(num_envs, dtype=torch.long, device=env.device)
     success = torch.zeros(num_envs, dtype=torch.bool, device=env.device)
+    if executor is not None:
+        executor.begin()
     for _ in range(max_steps):
         frames = _current_frames(obs)
         frames["states/expert_phase"] = expert.phase.to(torch.float32)[:, None]  # where the script was (diagnostics)
         action = expert.act()
         frames_steps.append({k: v.detach().to("cpu", torch.float32).clone() for k, v in frames.items()})
         action_steps.append(action.detach().to("cpu", torch.float32).clone())  # the label: the expert's own action
-        obs, _, terminated, truncated, _ = env.step(expert.perturb(action))  # noisy for recovery demos
+        executed = executor(obs, action) if executor is not None else expert.perturb(action)  # noisy: recovery demos
+        obs, _, terminated, truncated, _ = env.step(executed)
         length += alive.long()
         ended_by_env = (terminated | truncated) & alive
         finished = expert.done & alive
@@ -274,5 +360,5 @@ def run_expert_batch(env, expert, obs, rule) -> dict:
     }
 
 
-__all__ = ["collect_demos", "CollectResult", "expert_success", "make_expert", "make_expert_env", "run_expert_batch",
-           "start_expert_batch"]
+__all__ = ["collect_demos", "CollectResult", "PolicyExecutor", "expert_success", "make_expert", "make_expert_env",
+           "run_expert_batch", "start_expert_batch"]
