@@ -240,6 +240,37 @@ def test_same_seed_gives_the_same_demos_and_the_same_evaluation(tmp_path):
     assert results[0] == results[1]
 
 
+@pytest.mark.sim
+def test_dagger_round_runs_the_policy_records_the_expert_and_is_seeded(tmp_path):
+    """`collect --dagger_policy` with beta 0: the policy (untrained, its actions within +-0.1) drives every step,
+    the file records the expert's labels (which reach beyond +-0.1), keeps the failed episode, says what made it,
+    and the same seed gives the same file."""
+    from vt_refine.assets.aloha import joint_to_action_map
+    from vt_refine.data.hdf5_dataset import DemoReader
+
+    checkpoint = tiny_joint_policy_checkpoint(tmp_path / "final.pt")
+    files = []
+    for name in ("a", "b"):
+        path = tmp_path / f"{name}.hdf5"
+        out = run(cli("collect", "--task", TASK, "--num_demos", "1", "--num_envs", "1", "--seed", "5", "--output",
+                      str(path), "--device", "cpu", "--dagger_policy", str(checkpoint), "--dagger_beta", "0"))
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        files.append(_hdf5_contents(path))
+    for key, value in files[0].items():
+        np.testing.assert_array_equal(files[1][key], value, err_msg=key)
+    with DemoReader(tmp_path / "a.hdf5") as reader:
+        assert reader.num_episodes() == 1
+        labels = reader.read(0, "actions")
+        joints = reader.read(0, "obs/joint_pos")
+        assert reader.env_args["dagger_beta"] == 0.0 and reader.env_args["dagger_policy"].endswith("final.pt")
+    assert np.abs(labels).max() > 0.5  # the expert's reach, not the policy's +-0.1
+    # the arms went where the policy sent them, not where the labels say (the expert's own run tracks its targets
+    # within ~0.01 of the action range)
+    scale, offset = (np.array(row) for row in joint_to_action_map())
+    arms = np.r_[0:6, 8:14]
+    assert np.abs(scale * joints[-1] + offset - labels[-1])[arms].max() > 0.2
+
+
 def test_unstarted_run_folder_goes_with_its_empty_parents_up_to_logs_only(tmp_path):
     from vt_refine.tasks.assembly.assembly_env_cfg import _remove_unstarted_run_folder
 
