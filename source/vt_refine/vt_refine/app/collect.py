@@ -11,7 +11,9 @@ the history; the dataset rebuilds it), the tactile image, the critic state, and 
 
 DAgger rounds (Ross et al. 2011; ``dagger_policy``): a pre-trained policy acts, per decision of Te steps and env
 (the expert's own action with probability ``dagger_beta``), and every step records what the expert would have done
-there, so the demos show corrections from the states the policy itself reaches.
+there, so the demos show corrections from the states the policy itself reaches. Measured on peg-in-hole (bc10 + 30
+round episodes, 50 evaluation episodes): beta 0.5 -> 0.14, beta 0 -> 0.00, against 0.20 without: the scripted
+expert runs on its clock, so a late policy's labels say "lift" beside an open hand (README).
 """
 
 from __future__ import annotations
