@@ -114,8 +114,7 @@ def _as_tensordict(obs, num_envs: int):
     """The env's observation groups (dicts of tensors) as the rsl-rl TensorDict a policy actor reads."""
     from tensordict import TensorDict
 
-    return TensorDict({k: TensorDict(dict(v), batch_size=[num_envs]) if hasattr(v, "keys") else v
-                       for k, v in obs.items()}, batch_size=[num_envs])
+    return TensorDict(dict(obs), batch_size=[num_envs])  # nested groups become nested TensorDicts
 
 
 def collect_demos(
@@ -186,7 +185,7 @@ def collect_demos(
         obs, _ = env.reset()
         executor = None
         if dagger_policy is not None:
-            executor = _dagger_executor(env, obs, dagger_policy, dagger_beta, seed)
+            executor = _dagger_executor(env, obs, dagger_policy, dagger_beta)
             keep_failed = True
         frames = _current_frames(obs)
         frames["states/expert_phase"] = expert.phase.to(torch.float32)[:, None]
@@ -240,8 +239,9 @@ def collect_demos(
         env.close()
 
 
-def _dagger_executor(env, obs, checkpoint, beta: float, seed: int) -> PolicyExecutor:
-    """The :class:`PolicyExecutor` of a DAgger round: ``checkpoint``'s evaluation chain on ``env``."""
+def _dagger_executor(env, obs, checkpoint, beta: float) -> PolicyExecutor:
+    """The :class:`PolicyExecutor` of a DAgger round: ``checkpoint``'s evaluation chain on ``env`` (its generator is
+    seeded per batch by the caller)."""
     import torch
 
     from .checkpoint import Checkpoint
@@ -250,7 +250,7 @@ def _dagger_executor(env, obs, checkpoint, beta: float, seed: int) -> PolicyExec
         checkpoint = Checkpoint.open(checkpoint)
     actor = checkpoint.eval_actor(_as_tensordict(obs, env.num_envs), env.action_manager.total_action_dim,
                                   str(env.device))
-    return PolicyExecutor(actor, beta, torch.Generator().manual_seed(seed))
+    return PolicyExecutor(actor, beta, torch.Generator())
 
 
 def make_expert_env(task: str, num_envs: int, seed: int, device: str | None, overrides=()):
